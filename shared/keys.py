@@ -1,0 +1,49 @@
+"""Every Redis key and channel name Sidecar uses, built in one place.
+
+Keys that one Lua script touches together share a Redis Cluster hash tag (`{job id}`), so the
+scripts run unchanged on a cluster.
+"""
+
+from __future__ import annotations
+
+PREFIX = "sidecar"
+
+
+def job(job_id: str) -> str:
+    """Hash holding a job's record."""
+    return f"{PREFIX}:{{{job_id}}}:job"
+
+
+def events(job_id: str) -> str:
+    """List of a job's pre-rendered SSE frames; the 1-based position is the SSE id."""
+    return f"{PREFIX}:{{{job_id}}}:events"
+
+
+def channel(job_id: str) -> str:
+    """Pub/sub channel on which a job's new frames are announced."""
+    return f"{PREFIX}:{{{job_id}}}:channel"
+
+
+def idempotency(key: str) -> str:
+    """Maps a client's idempotency key to the job it created."""
+    return f"{PREFIX}:idem:{key}"
+
+
+def leases() -> str:
+    """Sorted set of running job ids scored by the time their worker's lease expires."""
+    return f"{PREFIX}:leases"
+
+
+def cancel_channel() -> str:
+    """Pub/sub channel telling workers to stop a running job."""
+    return f"{PREFIX}:cancel"
+
+
+def workers() -> str:
+    """Sorted set of live worker names scored by their last heartbeat."""
+    return f"{PREFIX}:workers"
+
+
+def response_cache(digest: str) -> str:
+    """A cached answer for a request's stable hash."""
+    return f"{PREFIX}:cache:{digest}"

@@ -1,0 +1,147 @@
+"""All configuration, read once from the environment (and an optional `.env`).
+
+Nothing else in Sidecar reads `os.environ`: processes call `get_settings()` once and pass the
+result down. Invalid values stop the process at start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared import models
+from shared.models import Price
+
+CommaList = Annotated[list[str], NoDecode]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class SettingsError(ValueError):
+    """Raised at start-up when a variable holds a value Sidecar cannot use."""
+
+
+class Settings(BaseSettings):
+    """Sidecar's settings; each field is the environment variable of the same name, upper-cased."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # --- Claude ---
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    claude_model: str = "sonnet"
+    timeout: float = Field(30.0, gt=0, le=3600)
+    max_retries: int = Field(3, ge=0, le=20)
+    model_prices: Annotated[dict[str, Price], NoDecode] = Field(default_factory=dict)
+
+    # --- HTTP front ---
+    server_port: int = Field(8000, ge=1, le=65535)
+    enable_cors: bool = True
+    cors_origins: CommaList = Field(
+        default_factory=lambda: ["http://localhost:3000", "http://localhost:5173"]
+    )
+    sidecar_api_keys: CommaList = Field(default_factory=list)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+
+    # --- Redis ---
+    redis_enabled: bool = True
+    redis_url: str = "redis://localhost:6379/0"
+    cache_ttl_minutes: int = Field(60, ge=0)
+
+    # --- Jobs ---
+    job_ttl_hours: float = Field(24, gt=0)
+    job_max_attempts: int = Field(3, ge=1, le=20)
+    job_lease_seconds: float = Field(20, ge=2, le=600)
+
+    # --- Local stack (`sidecar up`) ---
+    simulator_port: int = Field(8900, ge=1, le=65535)
+
+    log_level: LogLevel = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", "sidecar_api_keys", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("claude_model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        models.resolve(value)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if urlparse(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("anthropic_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and urlparse(value).scheme not in {"http", "https"}:
+            raise ValueError("must be an http:// or https:// URL")
+        return value or None
+
+    @field_validator("model_prices", mode="before")
+    @classmethod
+    def _prices_from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON ({exc.msg})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> Settings:
+        # Browsers refuse `*` with credentials, and an open CORS policy on a keyed API is a leak.
+        if self.enable_cors and "*" in self.cors_origins and self.sidecar_api_keys:
+            raise ValueError("CORS_ORIGINS may not contain '*' when SIDECAR_API_KEYS is set")
+        return self
+
+    @property
+    def model_id(self) -> str:
+        """The default model's full id."""
+        return models.resolve(self.claude_model)
+
+    @property
+    def cache_ttl_seconds(self) -> int:
+        return self.cache_ttl_minutes * 60
+
+    @property
+    def job_ttl_seconds(self) -> int:
+        return int(self.job_ttl_hours * 3600)
+
+    def api_key(self) -> str | None:
+        """The Claude key, unwrapped only where a client is built."""
+        return self.anthropic_api_key.get_secret_value() if self.anthropic_api_key else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning pydantic's error into one naming the environment variables."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()

@@ -1,0 +1,82 @@
+"""The `sidecar` command line."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+
+import typer
+from rich.console import Console
+
+from shared.settings import SettingsError, load_settings
+from sidecar import stack
+
+app = typer.Typer(help="Sidecar: Claude behind a job queue.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.command()
+def up(
+    data_dir: Path = typer.Option(
+        Path.home() / ".local" / "state" / "sidecar", help="Where a started Redis keeps its AOF."
+    ),
+) -> None:
+    """Bring the local stack up; Ctrl-C or SIGTERM stops everything it started."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    services = [
+        s
+        for s in (stack.redis_service(settings, data_dir / "redis"), stack.simulator_service(settings))
+        if s is not None
+    ]
+    running = stack.Stack(services, stack.child_env(settings))
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        running.start(lambda s: console.print(f"[green]✓[/green] {s.name} ready"))
+        console.print("[bold]Sidecar is up.[/bold] Ctrl-C stops it.")
+        while (dead := running.dead()) is None:
+            time.sleep(0.5)
+        console.print(f"[red]{dead.name} exited; stopping the stack[/red]")
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        running.stop()
+
+
+@app.command()
+def simulator(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8900),
+    rpm: int = typer.Option(0, help="Requests per minute (0 = unlimited)."),
+    itpm: int = typer.Option(0, help="Input tokens per minute (0 = unlimited)."),
+    otpm: int = typer.Option(0, help="Output tokens per minute (0 = unlimited)."),
+    ttft_ms: float = typer.Option(50.0, help="Time to first token, milliseconds."),
+    tokens_per_second: float = typer.Option(200.0, help="Streaming speed of each answer."),
+    seed: int = typer.Option(0, help="Seed of the deterministic answers."),
+    fail_529_rate: float = typer.Option(0.0, help="Share of calls answered 529 overloaded."),
+    fail_500_rate: float = typer.Option(0.0, help="Share of calls answered 500."),
+    batch_seconds_per_request: float = typer.Option(0.05, help="Message Batches speed."),
+    reply_tokens: int = typer.Option(0, help="Length of every answer (0 = varies by request)."),
+    api_key: str | None = typer.Option(None, help="Only accept this x-api-key."),
+) -> None:
+    """Run the Claude simulator: the Anthropic Messages API on loopback, for keyless runs."""
+    from simulator.app import run
+    from simulator.config import SimConfig
+
+    run(
+        SimConfig(
+            host=host, port=port, rpm=rpm, itpm=itpm, otpm=otpm, ttft_ms=ttft_ms,
+            tokens_per_second=tokens_per_second, seed=seed, fail_529_rate=fail_529_rate,
+            fail_500_rate=fail_500_rate, batch_seconds_per_request=batch_seconds_per_request,
+            reply_tokens=reply_tokens, api_key=api_key,
+        )
+    )

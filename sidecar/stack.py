@@ -1,0 +1,141 @@
+"""`sidecar up`: bring up every process of a local stack and take it down again.
+
+Only what is missing is started: Redis when REDIS_URL answers nothing, the simulator when no
+ANTHROPIC_API_KEY is set. Children run in their own process groups so one Ctrl-C or SIGTERM
+stops all of them, grandchildren included.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from shared.settings import Settings
+
+SIMULATOR_KEY = "sk-ant-simulator"
+
+
+@dataclass
+class Service:
+    """One child process and the check that tells when it is ready."""
+
+    name: str
+    argv: list[str]
+    ready: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=1.0).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def redis_service(settings: Settings, data_dir: Path) -> Service | None:
+    """A local redis-server for REDIS_URL, or None when something already answers there."""
+    url = urlparse(settings.redis_url)
+    host, port = url.hostname or "localhost", url.port or 6379
+    if port_open(host, port):
+        return None
+    if host not in {"localhost", "127.0.0.1", "::1"}:
+        raise SystemExit(f"REDIS_URL {settings.redis_url} is not reachable and not local")
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("REDIS_URL answers nothing and no redis-server is on PATH: install one")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+            "--appendonly", "yes", "--save", ""]
+    return Service("redis", argv, lambda: port_open("127.0.0.1", port))
+
+
+def simulator_service(settings: Settings) -> Service | None:
+    """The Claude simulator, when there is no key to reach Claude with."""
+    if settings.api_key():
+        return None
+    port = settings.simulator_port
+    argv = [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(port)]
+    return Service("simulator", argv, http_ok(f"http://127.0.0.1:{port}/_sim/health"))
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """Environment for API and workers: point them at the simulator when it stands in."""
+    env = dict(os.environ)
+    if not settings.api_key():
+        env["ANTHROPIC_API_KEY"] = SIMULATOR_KEY
+        env["ANTHROPIC_BASE_URL"] = f"http://127.0.0.1:{settings.simulator_port}"
+    return env
+
+
+class Stack:
+    """Starts services in order, waits for each to be ready, stops them in reverse."""
+
+    def __init__(self, services: list[Service], base_env: dict[str, str]) -> None:
+        self.services = services
+        self.base_env = base_env
+
+    def start(self, on_ready: Callable[[Service], None], timeout: float = 30.0) -> None:
+        for service in self.services:
+            service.process = subprocess.Popen(
+                service.argv, env={**self.base_env, **service.env}, start_new_session=True
+            )
+            self._wait_ready(service, timeout)
+            on_ready(service)
+
+    def _wait_ready(self, service: Service, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        assert service.process is not None
+        while not service.ready():
+            if service.process.poll() is not None:
+                raise RuntimeError(f"{service.name} exited with {service.process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{service.name} not ready after {timeout:.0f}s")
+            time.sleep(0.1)
+
+    def dead(self) -> Service | None:
+        """The first service whose process has exited, if any."""
+        return next((s for s in self.services if s.process and s.process.poll() is not None), None)
+
+    def stop(self, grace: float = 10.0) -> None:
+        running = [s for s in reversed(self.services) if s.process and s.process.poll() is None]
+        for service in running:
+            _signal_group(service, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for service in running:
+            assert service.process is not None
+            try:
+                service.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(service, signal.SIGKILL)
+                service.process.wait()
+
+
+def _signal_group(service: Service, sig: signal.Signals) -> None:
+    assert service.process is not None
+    try:
+        os.killpg(service.process.pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+
+from shared import models, pricing
+from shared.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    for name in ("CLAUDE_MODEL", "SERVER_PORT", "REDIS_URL", "CORS_ORIGINS", "SIDECAR_API_KEYS",
+                 "LOG_LEVEL", "MODEL_PRICES", "ANTHROPIC_API_KEY", "TIMEOUT", "ENABLE_CORS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_seed_defaults() -> None:
+    s = load_settings()
+    assert (s.claude_model, s.server_port, s.timeout, s.max_retries) == ("sonnet", 8000, 30, 3)
+    assert s.redis_enabled and s.enable_cors and s.cache_ttl_minutes == 60
+    assert s.redis_url == "redis://localhost:6379/0" and s.log_level == "INFO"
+    assert s.model_id == "claude-sonnet-5-5"
+    assert s.api_key() is None
+
+
+@pytest.mark.parametrize(
+    ("alias", "model_id"),
+    [("opus", "claude-opus-5-5"), ("HAIKU", "claude-haiku-5-5"), ("claude-x-9", "claude-x-9")],
+)
+def test_model_aliases(monkeypatch: pytest.MonkeyPatch, alias: str, model_id: str) -> None:
+    monkeypatch.setenv("CLAUDE_MODEL", alias)
+    assert load_settings().model_id == model_id
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SERVER_PORT", "eighty"),
+        ("SERVER_PORT", "70000"),
+        ("CLAUDE_MODEL", "gpt-4"),
+        ("CLAUDE_MODEL", "claude-3-5-sonnet-20241022"),
+        ("REDIS_URL", "http://x"),
+        ("LOG_LEVEL", "loud"),
+        ("TIMEOUT", "-1"),
+        ("MODEL_PRICES", "{not json"),
+    ],
+)
+def test_invalid_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises((SettingsError, ValueError)) as info:
+        load_settings()
+    assert name in str(info.value)
+
+
+def test_comma_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", "http://a.example, http://b.example")
+    monkeypatch.setenv("SIDECAR_API_KEYS", "k1,k2")
+    s = load_settings()
+    assert s.cors_origins == ["http://a.example", "http://b.example"]
+    assert s.sidecar_api_keys == ["k1", "k2"]
+
+
+def test_wildcard_cors_refused_with_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", "*")
+    monkeypatch.setenv("SIDECAR_API_KEYS", "k1")
+    with pytest.raises(SettingsError, match="CORS_ORIGINS"):
+        load_settings()
+
+
+def test_price_table_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
+    assert pricing.cost_usd("claude-sonnet-5-5", usage) == 18.0
+    assert pricing.cost_usd("claude-sonnet-5-5", usage, batch=True) == 9.0
+    cached = {"input_tokens": 0, "cache_read_input_tokens": 1_000_000, "output_tokens": 0}
+    assert pricing.cost_usd("claude-sonnet-5-5", cached) == pytest.approx(0.3)
+    monkeypatch.setenv("MODEL_PRICES", '{"claude-sonnet-5-5": {"input": 1, "output": 2}}')
+    s = load_settings()
+    assert pricing.cost_usd(s.model_id, usage, overrides=s.model_prices) == 3.0
+    # A new snapshot of a known family is priced like its family.
+    assert pricing.cost_usd("claude-haiku-5-5-20270101", usage) == 6.0
+
+
+def test_resolve_rejects_retired_ids() -> None:
+    with pytest.raises(ValueError, match="retired"):
+        models.resolve("claude-3-5-haiku-20241022")
