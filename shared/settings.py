@@ -56,8 +56,11 @@ class Settings(BaseSettings):
     job_ttl_hours: float = Field(24, gt=0)
     job_max_attempts: int = Field(3, ge=1, le=20)
     job_lease_seconds: float = Field(20, ge=2, le=600)
+    worker_concurrency: int = Field(200, ge=1, le=5000)
+    sse_keepalive_seconds: float = Field(15, gt=0)
 
-    # --- Local stack (`sidecar up`) ---
+    # --- Local stack (`sidecar up`) and the CLI ---
+    sidecar_url: str | None = None
     simulator_port: int = Field(8900, ge=1, le=65535)
 
     log_level: LogLevel = "INFO"

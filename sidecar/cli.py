@@ -6,6 +6,7 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -29,12 +30,7 @@ def up(
     except SettingsError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    services = [
-        s
-        for s in (stack.redis_service(settings, data_dir / "redis"), stack.simulator_service(settings))
-        if s is not None
-    ]
-    running = stack.Stack(services, stack.child_env(settings))
+    running = stack.Stack(stack.plan(settings, data_dir), stack.child_env(settings))
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -42,7 +38,10 @@ def up(
     signal.signal(signal.SIGTERM, _stop)
     try:
         running.start(lambda s: console.print(f"[green]✓[/green] {s.name} ready"))
-        console.print("[bold]Sidecar is up.[/bold] Ctrl-C stops it.")
+        url = f"http://127.0.0.1:{settings.server_port}"
+        upstream = "Claude" if settings.api_key() else "the Claude simulator (no ANTHROPIC_API_KEY)"
+        console.print(f"[bold]Sidecar is up[/bold] at {url} (docs {url}/docs), on {upstream}.")
+        console.print("Ctrl-C stops it.")
         while (dead := running.dead()) is None:
             time.sleep(0.5)
         console.print(f"[red]{dead.name} exited; stopping the stack[/red]")
@@ -50,6 +49,49 @@ def up(
         console.print("stopping…")
     finally:
         running.stop()
+
+
+@app.command()
+def chat(
+    message: str = typer.Argument(..., help="What to ask."),
+    url: str | None = typer.Option(None, help="Sidecar API (default $SIDECAR_URL or local)."),
+    model: str | None = typer.Option(None, help="opus, sonnet, haiku or a full model id."),
+    max_tokens: int | None = typer.Option(None),
+    system: str | None = typer.Option(None, help="System prompt."),
+    api_key: str | None = typer.Option(None, envvar="SIDECAR_API_KEY", help="Client key."),
+) -> None:
+    """Submit a chat job and print its answer as it streams."""
+    from sidecar.errors import SidecarError
+    from sidecar.jobs import JobsClient
+
+    try:
+        with JobsClient(url, api_key=api_key) as client:
+            job_input = {"message": message, **({"system": system} if system else {})}
+            job = client.submit("chat", job_input, model=model, max_tokens=max_tokens)
+            final = _print_stream(client, job["id"])
+    except SidecarError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from None
+    usage = final.get("usage") or {}
+    console.print(
+        f"\n[dim]{final['status']} · {final['model']} · {usage.get('input_tokens', 0)} in / "
+        f"{usage.get('output_tokens', 0)} out · ${final.get('cost_usd', 0):.6f}[/dim]"
+    )
+    if final["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+def _print_stream(client: Any, job_id: str) -> dict[str, Any]:
+    out = Console(highlight=False)
+    for event in client.events(job_id):
+        if event.event == "token":
+            out.print(event.data["text"], end="")
+        elif event.event == "reset":
+            out.print("\n[yellow]↻ retrying…[/yellow]")
+        elif event.event == "done":
+            done: dict[str, Any] = event.data
+            return done
+    raise RuntimeError("stream ended without done")
 
 
 @app.command()

@@ -7,6 +7,7 @@ stops all of them, grandchildren included.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -81,6 +82,35 @@ def simulator_service(settings: Settings) -> Service | None:
     return Service("simulator", argv, http_ok(f"http://127.0.0.1:{port}/_sim/health"))
 
 
+def api_service(settings: Settings) -> Service:
+    port = settings.server_port
+    argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "0.0.0.0",
+            "--port", str(port), "--log-level", settings.log_level.lower()]
+    return Service("api", argv, http_ok(f"http://127.0.0.1:{port}/health"))
+
+
+def worker_service(settings: Settings) -> Service:
+    argv = [sys.executable, "-m", "celery", "-A", "workers", "worker", "-l",
+            settings.log_level.lower(), "-Q", "interactive,batch"]
+
+    def ready() -> bool:
+        try:
+            url = f"http://127.0.0.1:{settings.server_port}/ready"
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return Service("worker", argv, ready)
+
+
+def plan(settings: Settings, data_dir: Path) -> list[Service]:
+    """What `sidecar up` starts, in order: only the missing backing services, then the API and
+    a worker for both queues."""
+    optional = [redis_service(settings, data_dir / "redis"), simulator_service(settings)]
+    return [s for s in optional if s is not None] + [api_service(settings),
+                                                      worker_service(settings)]
+
+
 def child_env(settings: Settings) -> dict[str, str]:
     """Environment for API and workers: point them at the simulator when it stands in."""
     env = dict(os.environ)
@@ -135,7 +165,5 @@ class Stack:
 
 def _signal_group(service: Service, sig: signal.Signals) -> None:
     assert service.process is not None
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(service.process.pid, sig)
-    except ProcessLookupError:
-        pass

@@ -1,0 +1,62 @@
+"""Every error leaves the API as `{"error": {"type", "message", "field"?}}` with the right
+status — Sidecar's own errors, FastAPI's validation and routing errors, and anything
+unexpected (as a 500 that leaks no internals)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from shared.errors import InvalidInput, RateLimited, SidecarError
+
+log = logging.getLogger("sidecar.api")
+
+
+def error_response(status: int, body: dict[str, Any],
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """`('body', 'input', 'history', 0, 'role')` → `history.0.role`: the name a user typed."""
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    if parts and parts[0] == "input" and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def invalid_from(exc: ValidationError | RequestValidationError) -> InvalidInput:
+    first = exc.errors()[0]
+    field = field_path(first["loc"])
+    return InvalidInput(f"{field}: {first['msg']}", field=field)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(SidecarError)
+    async def _sidecar(request: Request, exc: SidecarError) -> JSONResponse:
+        headers = None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        return error_response(exc.status_code, exc.to_dict(), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        error = invalid_from(exc)
+        return error_response(error.status_code, error.to_dict())
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, {"type": kind, "message": str(exc.detail)},
+                              dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return error_response(500, {"type": "internal_error", "message": "internal error"})

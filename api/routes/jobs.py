@@ -1,0 +1,89 @@
+"""`/api/jobs`: submit, read, follow and cancel jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from api import sse
+from api.body import parse, read_object
+from api.deps import CeleryDep, ClientKeyDep, HubDep, RedisDep, SettingsDep, StoreDep
+from api.submission import submit
+from shared import keys
+from shared.errors import InvalidInput, JobNotFound
+from shared.jobstore import JobStore, view
+from shared.schemas import FINISHED, JobAccepted, JobRequest, JobView
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+JOB_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": JobRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+
+async def load(store: JobStore, job_id: str) -> dict[str, Any]:
+    record = await store.get(job_id) if len(job_id) <= 64 else None
+    if record is None:
+        raise JobNotFound(f"no job with id {job_id!r}")
+    return view(record)
+
+
+@router.post("", status_code=202, response_model=JobAccepted, openapi_extra=JOB_BODY,
+             responses={200: {"model": JobAccepted, "description": "idempotent repeat"}})
+async def create_job(request: Request, store: StoreDep, celery: CeleryDep,
+                     settings: SettingsDep, client: ClientKeyDep) -> JSONResponse:
+    body = parse(JobRequest, await read_object(request, settings.max_body_bytes))
+    submitted = await submit(body, store, celery, settings, scope=client)
+    job = submitted.job
+    accepted = {"id": job["id"], "type": job["type"], "status": job["status"],
+                "links": job["links"]}
+    return JSONResponse(accepted, status_code=202 if submitted.created else 200,
+                        headers={"Location": job["links"]["self"]})
+
+
+@router.get("/{job_id}", response_model=JobView)
+async def get_job(job_id: str, store: StoreDep, client: ClientKeyDep) -> dict[str, Any]:
+    return await load(store, job_id)
+
+
+def _position(header: str | None, query: str | None) -> int:
+    raw = header if header is not None else query
+    if raw is None or raw == "":
+        return 0
+    if not raw.isdigit():
+        raise InvalidInput("Last-Event-ID must be a non-negative integer", field="Last-Event-ID")
+    return int(raw)
+
+
+@router.get("/{job_id}/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def job_events(
+    job_id: str, store: StoreDep, hub: HubDep, settings: SettingsDep, client: ClientKeyDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[str | None, Query(alias="last_event_id")] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: `status`, `token`, `reset`, then `done` with the job's JSON.
+    Reconnect with `Last-Event-ID` (or `?last_event_id=`) to get exactly what followed it."""
+    await load(store, job_id)
+    stream = sse.job_events(store, hub, job_id, _position(last_event_id, after),
+                            settings.sse_keepalive_seconds)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=sse.HEADERS)
+
+
+@router.delete("/{job_id}", status_code=202, response_model=JobView)
+async def cancel_job(job_id: str, store: StoreDep, redis: RedisDep,
+                     client: ClientKeyDep, response: Response) -> dict[str, Any]:
+    """A queued job never runs; a running one is stopped (its upstream stream closed) and
+    keeps its partial text."""
+    await load(store, job_id)
+    prior = await store.cancel(job_id)
+    if prior == "running":
+        await redis.publish(keys.cancel_channel(), job_id)
+        for _ in range(40):  # its worker records the outcome within a second
+            job = await load(store, job_id)
+            if job["status"] in FINISHED:
+                return job
+            await asyncio.sleep(0.05)
+    return await load(store, job_id)

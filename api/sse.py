@@ -1,0 +1,60 @@
+"""Relaying a job's events to one SSE client: the log from the client's position, then the
+live channel, de-duplicated by id, with keepalives — and resynchronised from the log whenever
+the channel might have missed something (a gap in ids, or a quiet keepalive period)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from api.hub import Hub
+from shared import events
+from shared.jobstore import JobStore
+
+KEEPALIVE = b": keepalive\n\n"
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+
+
+class _Cursor:
+    """The id of the last event sent; filters out what the client already has."""
+
+    def __init__(self, after: int) -> None:
+        self.last = after
+        self.done = False
+
+    def accept(self, frame: bytes) -> bool:
+        if self.done or events.frame_id(frame) != self.last + 1:
+            return False
+        self.last += 1
+        self.done = events.is_done(frame)
+        return True
+
+
+async def job_events(store: JobStore, hub: Hub, job_id: str, after: int,
+                     keepalive: float) -> AsyncIterator[bytes]:
+    """Yield the job's frames after `after` until its `done` event."""
+    queue = await hub.subscribe(job_id)
+    cursor = _Cursor(after)
+    try:
+        for frame in await store.read_events(job_id, cursor.last):
+            if cursor.accept(frame):
+                yield frame
+        while not cursor.done:
+            try:
+                frame = await asyncio.wait_for(queue.get(), keepalive)
+            except TimeoutError:
+                frame = b""
+            if frame and events.frame_id(frame) <= cursor.last:
+                continue  # already sent from the log
+            if frame and cursor.accept(frame):
+                yield frame
+                continue
+            # A gap or a quiet period: the log is the truth.
+            fresh = await store.read_events(job_id, cursor.last)
+            caught_up = [f for f in fresh if cursor.accept(f)]
+            for missed in caught_up:
+                yield missed
+            if not frame and not caught_up:
+                yield KEEPALIVE
+    finally:
+        hub.unsubscribe(job_id, queue)

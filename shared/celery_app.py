@@ -1,0 +1,46 @@
+"""The Celery application both sides share: the API sends tasks by name, workers run them.
+
+Delivery settings, and why:
+- `task_acks_late` + `task_reject_on_worker_lost`: a message is acknowledged only after its job
+  ran, so a worker that dies mid-job leaves it to be delivered again rather than lost.
+- `worker_prefetch_multiplier = 1`: a worker reserves no more jobs than it has slots, so queued
+  work stays visible to (and can be taken by) other workers, and autoscaling sees it.
+- `visibility_timeout` longer than the longest job: Redis hands an unacknowledged message to
+  another worker only after this, so a short one would run long jobs twice. A worker that died
+  is detected much sooner by the job lease (`JOB_LEASE_SECONDS`), not by this timeout.
+- The threads pool: a task's thread only waits while the job streams on the worker process's
+  event loop, so one process holds hundreds of streams at the CPU cost of asyncio.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from shared.settings import Settings
+
+RUN_JOB = "sidecar.run_job"
+QUEUES = ("interactive", "batch")
+VISIBILITY_TIMEOUT = 2 * 3600
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("sidecar", broker=settings.redis_url)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        worker_pool="threads",
+        worker_concurrency=settings.worker_concurrency,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="interactive",
+        task_serializer="json",
+        accept_content=["json"],
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+    )
+    return app

@@ -1,0 +1,152 @@
+"""Jobs in Redis: records, their event logs, and every state change (through `scripts`).
+
+Both the API and the workers use this one store, so a job's life has one definition. It holds
+no state of its own: any process can pick up where another left off.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime
+from hashlib import sha256
+from typing import Any
+
+from redis.asyncio import Redis
+
+from shared import events, keys, scripts
+from shared.schemas import FINISHED
+
+Record = dict[str, str]
+
+
+def utcnow() -> str:
+    """ISO 8601 UTC with milliseconds, the one timestamp format of the API."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_job_id(idempotency_key: str | None = None, scope: str = "") -> str:
+    """A random id, or one derived from the idempotency key so a repeat finds the same job."""
+    if idempotency_key is None:
+        return secrets.token_hex(12)
+    return sha256(f"{scope}\x00{idempotency_key}".encode()).hexdigest()[:24]
+
+
+def as_str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def links(job_id: str) -> dict[str, str]:
+    return {"self": f"/api/jobs/{job_id}", "events": f"/api/jobs/{job_id}/events"}
+
+
+def _json(record: Record, name: str) -> Any:
+    raw = record.get(name)
+    return json.loads(raw) if raw else None
+
+
+def view(record: Record) -> dict[str, Any]:
+    """The public JSON of a job (GET /api/jobs/{id}, and the `done` event's data)."""
+    usage = _json(record, "usage") or {"input_tokens": 0, "output_tokens": 0}
+    return {
+        "id": record["id"],
+        "type": record["type"],
+        "status": record["status"],
+        "model": record["model"],
+        "priority": record["priority"],
+        "result": _json(record, "result"),
+        "usage": usage,
+        "cost_usd": float(record.get("cost_usd") or 0.0),
+        "error": _json(record, "error"),
+        "attempts": int(record.get("attempts") or 0),
+        "created_at": record["created_at"],
+        "started_at": record.get("started_at") or None,
+        "first_token_at": record.get("first_token_at") or None,
+        "finished_at": record.get("finished_at") or None,
+        "batch_id": record.get("batch_id") or None,
+        "links": links(record["id"]),
+    }
+
+
+class JobStore:
+    """Reads and changes jobs; every change is one atomic script."""
+
+    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.ttl = ttl_seconds
+        self._create = redis.register_script(scripts.CREATE)
+        self._claim = redis.register_script(scripts.CLAIM)
+        self._begin = redis.register_script(scripts.BEGIN_ATTEMPT)
+        self._token = redis.register_script(scripts.TOKEN)
+        self._renew = redis.register_script(scripts.RENEW)
+        self._finish = redis.register_script(scripts.FINISH)
+        self._cancel = redis.register_script(scripts.CANCEL)
+        self._requeue = redis.register_script(scripts.REQUEUE)
+
+    @staticmethod
+    def _keys(job_id: str) -> list[str]:
+        return [keys.job(job_id), keys.events(job_id), keys.channel(job_id)]
+
+    async def create(self, fields: dict[str, str]) -> bool:
+        """Store a new queued job; False when one with this id already exists."""
+        flat = [item for pair in fields.items() for item in pair]
+        payload = events.data({"status": "queued"})
+        created = await self._create(self._keys(fields["id"]), [self.ttl, payload, *flat])
+        return bool(created)
+
+    async def get(self, job_id: str) -> Record | None:
+        raw = await self.redis.hgetall(keys.job(job_id))
+        if not raw:
+            return None
+        return {as_str(k): as_str(v) for k, v in raw.items()}
+
+    async def claim(self, job_id: str, owner: str, lease: float, max_deliveries: int) -> str:
+        payload = events.data({"status": "running"})
+        args: list[str | float] = [owner, lease, max_deliveries, utcnow(), payload, self.ttl]
+        return as_str(await self._claim(self._keys(job_id), args))
+
+    async def begin_attempt(self, job_id: str, owner: str) -> int:
+        return int(await self._begin(self._keys(job_id), [owner, self.ttl]))
+
+    async def append_token(self, job_id: str, owner: str, text: str) -> int:
+        payload = events.data({"text": text})
+        return int(await self._token(self._keys(job_id), [owner, payload, utcnow(), self.ttl]))
+
+    async def renew(self, job_id: str, owner: str, lease: float) -> int:
+        return int(await self._renew(self._keys(job_id), [owner, lease]))
+
+    async def finish(
+        self, job_id: str, owner: str, updates: dict[str, str]
+    ) -> dict[str, Any] | None:
+        """Record the outcome and emit `done`; None if this worker no longer owns the job."""
+        record = await self.get(job_id)
+        if record is None:
+            return None
+        updates = {"finished_at": utcnow(), **updates}
+        final = view({**record, **updates})
+        flat = [item for pair in updates.items() for item in pair]
+        done = await self._finish(self._keys(job_id), [owner, events.data(final), self.ttl, *flat])
+        return final if done else None
+
+    async def cancel(self, job_id: str) -> str:
+        """Cancel a queued job now, or flag a running one for its worker; returns prior status."""
+        record = await self.get(job_id)
+        if record is None:
+            return "missing"
+        if record["status"] in FINISHED:
+            return record["status"]
+        finished_at = utcnow()
+        final = view({**record, "status": "cancelled", "finished_at": finished_at})
+        result = await self._cancel(
+            self._keys(job_id), [events.data(final), finished_at, self.ttl]
+        )
+        return as_str(result)
+
+    async def requeue_if_expired(self, job_id: str) -> bool:
+        payload = events.data({"status": "queued", "reason": "worker_lost"})
+        return bool(await self._requeue(self._keys(job_id), [payload, self.ttl]))
+
+    async def read_events(self, job_id: str, after: int = 0) -> list[bytes]:
+        """Frames with ids greater than `after`, in order."""
+        frames = await self.redis.lrange(keys.events(job_id), after, -1)
+        return [f.encode() if isinstance(f, str) else f for f in frames]

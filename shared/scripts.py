@@ -1,0 +1,124 @@
+"""Lua scripts that change a job's state atomically, each in one round trip.
+
+Every script touches only one job's keys (record, event log, channel), which share the job's
+hash tag. The job record is the authority: a worker may act on a job only while it holds the
+record's `owner` token, so a worker presumed dead cannot write after another took over.
+Times come from Redis's own clock, so leases do not depend on the hosts' clocks agreeing.
+"""
+
+from __future__ import annotations
+
+# KEYS[1] job record, KEYS[2] event log, KEYS[3] channel.
+_PRELUDE = """
+local function now_seconds()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local function append(name, payload, ttl)
+  local n = redis.call('LLEN', KEYS[2]) + 1
+  local frame = 'id: ' .. n .. '\\nevent: ' .. name .. '\\ndata: ' .. payload .. '\\n\\n'
+  redis.call('RPUSH', KEYS[2], frame)
+  redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('PUBLISH', KEYS[3], frame)
+  return n
+end
+local function owns(owner)
+  return redis.call('HGET', KEYS[1], 'owner') == owner
+    and redis.call('HGET', KEYS[1], 'status') == 'running'
+end
+"""
+
+# ARGV: ttl, status payload, then field/value pairs. Returns 1 if created, 0 if it existed.
+CREATE = _PRELUDE + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+append('status', ARGV[2], ARGV[1])
+return 1
+"""
+
+# ARGV: owner, lease seconds, max deliveries, started_at, status payload, ttl.
+# Returns claimed | finished | busy | missing | cancel | exhausted. For cancel and exhausted the
+# caller owns the job and must finish it.
+CLAIM = _PRELUDE + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if status ~= 'queued' and status ~= 'running' then return 'finished' end
+local now = now_seconds()
+if status == 'running' and tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') > now then
+  return 'busy'
+end
+redis.call('HSET', KEYS[1], 'status', 'running', 'owner', ARGV[1],
+  'lease_until', tostring(now + tonumber(ARGV[2])))
+if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 'cancel' end
+if redis.call('HINCRBY', KEYS[1], 'deliveries', 1) > tonumber(ARGV[3]) then return 'exhausted' end
+redis.call('HSETNX', KEYS[1], 'started_at', ARGV[4])
+append('status', ARGV[5], ARGV[6])
+return 'claimed'
+"""
+
+# ARGV: owner, ttl. Counts a new upstream call; if the last one streamed text, tells clients to
+# drop it. Returns the attempt number, or -1 when the caller lost the job.
+BEGIN_ATTEMPT = _PRELUDE + """
+if not owns(ARGV[1]) then return -1 end
+local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if redis.call('HGET', KEYS[1], 'streamed') == '1' then
+  redis.call('HSET', KEYS[1], 'streamed', '0')
+  append('reset', '{"attempt":' .. attempt .. '}', ARGV[2])
+end
+return attempt
+"""
+
+# ARGV: owner, payload, now (ISO), ttl. Returns the event id; -1 lost the job; -2 cancelled.
+TOKEN = _PRELUDE + """
+if not owns(ARGV[1]) then return -1 end
+if redis.call('HGET', KEYS[1], 'cancel') == '1' then return -2 end
+if redis.call('HGET', KEYS[1], 'streamed') ~= '1' then
+  redis.call('HSET', KEYS[1], 'streamed', '1')
+  redis.call('HSETNX', KEYS[1], 'first_token_at', ARGV[3])
+end
+return append('token', ARGV[2], ARGV[4])
+"""
+
+# ARGV: owner, lease seconds. Returns 1 renewed, 2 renewed but cancel asked, 0 lost the job.
+RENEW = _PRELUDE + """
+if not owns(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'lease_until', tostring(now_seconds() + tonumber(ARGV[2])))
+if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 2 end
+return 1
+"""
+
+# ARGV: owner, done payload, ttl, then field/value pairs to store. Returns 1, or 0 if not owner.
+FINISH = _PRELUDE + """
+if not owns(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HDEL', KEYS[1], 'owner', 'lease_until')
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+append('done', ARGV[2], ARGV[3])
+return 1
+"""
+
+# ARGV: done payload, finished_at, ttl. A queued job is cancelled here and now; a running one is
+# flagged for its worker. Returns the status the job had.
+CANCEL = _PRELUDE + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[2], 'cancel', '1')
+  append('done', ARGV[1], ARGV[3])
+elseif status == 'running' then
+  redis.call('HSET', KEYS[1], 'cancel', '1')
+end
+return status
+"""
+
+# ARGV: status payload, ttl. Hands back a running job whose lease expired. Returns 1 if the
+# caller must enqueue it again, 0 if nothing is to be done.
+REQUEUE = _PRELUDE + """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') > now_seconds() then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'queued')
+redis.call('HDEL', KEYS[1], 'owner', 'lease_until')
+append('status', ARGV[1], ARGV[2])
+return 1
+"""

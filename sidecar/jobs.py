@@ -1,0 +1,185 @@
+"""`JobsClient` and `AsyncJobsClient`: the job API over HTTP — submit, get, follow a job's
+events (resuming by itself with Last-Event-ID after a dropped connection), cancel, wait."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+
+from sidecar.errors import JobFailed, SidecarError, from_response
+from sidecar.sse import Event, aparse_lines, parse_lines
+
+RESUME_ATTEMPTS = 5
+STREAM_TIMEOUT = httpx.Timeout(10.0, read=60.0)
+
+
+def default_url() -> str:
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    return settings.sidecar_url or f"http://127.0.0.1:{settings.server_port}"
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _check(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
+    if response.status_code >= 400:
+        raise from_response(response.status_code, body, dict(response.headers))
+    return body
+
+
+def job_body(job_type: str, job_input: dict[str, Any], **options: Any) -> dict[str, Any]:
+    return {"type": job_type, "input": job_input,
+            **{k: v for k, v in options.items() if v is not None}}
+
+
+def _final(event: Event) -> dict[str, Any]:
+    job: dict[str, Any] = event.data
+    return job
+
+
+def raise_for_job(job: dict[str, Any]) -> dict[str, Any]:
+    if job["status"] != "succeeded":
+        error = job.get("error") or {}
+        raise JobFailed(f"job {job['id']} {job['status']}: {error.get('message', '')}".strip(),
+                        job=job, error_type=error.get("type"))
+    return job
+
+
+class JobsClient:
+    """Synchronous client of the job API."""
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None,
+                 timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.http = httpx.Client(base_url=base_url or default_url(), headers=_headers(api_key),
+                                 timeout=timeout, transport=transport)
+
+    def __enter__(self) -> JobsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def submit(self, job_type: str = "chat", job_input: dict[str, Any] | None = None,
+               **options: Any) -> dict[str, Any]:
+        """Queue a job; returns `{"id", "type", "status", "links"}`."""
+        result: dict[str, Any] = _check(
+            self.http.post("/api/jobs", json=job_body(job_type, job_input or {}, **options)))
+        return result
+
+    def chat(self, message: str, **options: Any) -> dict[str, Any]:
+        return self.submit("chat", {"message": message}, **options)
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = _check(self.http.get(f"/api/jobs/{job_id}"))
+        return result
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = _check(self.http.delete(f"/api/jobs/{job_id}"))
+        return result
+
+    def events(self, job_id: str, last_event_id: int = 0) -> Iterator[Event]:
+        """Every event after `last_event_id` until `done`, reconnecting where it broke off."""
+        failures = 0
+        while True:
+            try:
+                with self.http.stream("GET", f"/api/jobs/{job_id}/events", timeout=STREAM_TIMEOUT,
+                                      headers={"Last-Event-ID": str(last_event_id)}) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        _check(response)
+                    for event in parse_lines(response.iter_lines()):
+                        last_event_id, failures = event.id, 0
+                        yield event
+                        if event.event == "done":
+                            return
+            except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+                failures += 1
+                if failures > RESUME_ATTEMPTS:
+                    raise SidecarError(f"event stream lost: {exc}") from exc
+                time.sleep(min(2.0, 0.1 * 2**failures))
+
+    def wait(self, job_id: str) -> dict[str, Any]:
+        """The job's final JSON, once it has one (raises JobFailed unless it succeeded)."""
+        for event in self.events(job_id):
+            if event.event == "done":
+                return raise_for_job(_final(event))
+        raise SidecarError("stream ended without a done event")
+
+
+class AsyncJobsClient:
+    """Asynchronous client of the job API; the same methods as `JobsClient`, awaited."""
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None,
+                 timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url or default_url(),
+                                      headers=_headers(api_key), timeout=timeout,
+                                      transport=transport)
+
+    async def __aenter__(self) -> AsyncJobsClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def submit(self, job_type: str = "chat", job_input: dict[str, Any] | None = None,
+                     **options: Any) -> dict[str, Any]:
+        response = await self.http.post("/api/jobs",
+                                        json=job_body(job_type, job_input or {}, **options))
+        result: dict[str, Any] = _check(response)
+        return result
+
+    async def chat(self, message: str, **options: Any) -> dict[str, Any]:
+        return await self.submit("chat", {"message": message}, **options)
+
+    async def get(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = _check(await self.http.get(f"/api/jobs/{job_id}"))
+        return result
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = _check(await self.http.delete(f"/api/jobs/{job_id}"))
+        return result
+
+    async def events(self, job_id: str, last_event_id: int = 0) -> AsyncIterator[Event]:
+        failures = 0
+        while True:
+            try:
+                async with self.http.stream(
+                    "GET", f"/api/jobs/{job_id}/events", timeout=STREAM_TIMEOUT,
+                    headers={"Last-Event-ID": str(last_event_id)},
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        _check(response)
+                    async for event in aparse_lines(response.aiter_lines()):
+                        last_event_id, failures = event.id, 0
+                        yield event
+                        if event.event == "done":
+                            return
+            except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+                failures += 1
+                if failures > RESUME_ATTEMPTS:
+                    raise SidecarError(f"event stream lost: {exc}") from exc
+                await asyncio.sleep(min(2.0, 0.1 * 2**failures))
+
+    async def wait(self, job_id: str) -> dict[str, Any]:
+        async for event in self.events(job_id):
+            if event.event == "done":
+                return raise_for_job(_final(event))
+        raise SidecarError("stream ended without a done event")

@@ -1,0 +1,95 @@
+"""Starting the real Sidecar processes for integration tests: Celery workers and the API under
+uvicorn, each on loopback with the test's own Redis and simulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.procs import free_port, stop_process, wait_until
+
+
+def service_env(redis_url: str, simulator_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIDECAR_", "CLAUDE_"))}
+    env.update(
+        REDIS_URL=redis_url,
+        ANTHROPIC_BASE_URL=simulator_url,
+        ANTHROPIC_API_KEY="sk-ant-test",
+        JOB_LEASE_SECONDS="4",
+        LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Proc:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    url: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, grace: float = 10.0) -> None:
+        stop_process(self.proc, grace)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, as an OOM kill or a node loss would."""
+        import signal
+
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+    log = Path(tempfile.mkstemp(prefix=f"sidecar-{name}-", suffix=".log")[1])
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    return proc, log
+
+
+def start_worker(env: dict[str, str], name: str = "w", queues: str | None = None,
+                 concurrency: int = 50) -> Proc:
+    argv = [sys.executable, "-m", "celery", "-A", "workers", "worker", "-l", "info",
+            "-n", f"{name}-{free_port()}@%h", "-c", str(concurrency), "--without-gossip",
+            "--without-mingle"]
+    if queues:
+        argv += ["-Q", queues]
+    proc, log = _spawn(name, argv, env)
+    worker = Proc(name, proc, log)
+    wait_until(lambda: "ready." in worker.output() or proc.poll() is not None, 30, "worker ready")
+    if proc.poll() is not None:
+        raise RuntimeError(f"worker exited:\n{worker.output()[-3000:]}")
+    return worker
+
+
+def start_api(env: dict[str, str], name: str = "api") -> Proc:
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning"]
+    proc, log = _spawn(name, argv, env)
+    api = Proc(name, proc, log, url=f"http://127.0.0.1:{port}")
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            return True
+        try:
+            return httpx.get(api.url + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, 30, "api up")
+    if proc.poll() is not None:
+        raise RuntimeError(f"api exited:\n{api.output()[-3000:]}")
+    return api

@@ -1,0 +1,136 @@
+"""Calling Claude: the SDK client a worker process shares, one streamed call, and which
+failures are worth another attempt.
+
+Raw stream events are read instead of the SDK's `messages.stream()` helper, which rebuilds a
+snapshot of the whole message on every event and costs ~3 times the CPU per token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+
+from shared.settings import Settings
+
+RETRYABLE_TYPES = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
+
+
+def create_client(settings: Settings, max_connections: int) -> anthropic.AsyncAnthropic:
+    """One client per worker process. SDK retries are off: the runner owns retries."""
+    http_client = anthropic.DefaultAsyncHttpxClient(
+        limits=anthropic.DEFAULT_CONNECTION_LIMITS.__class__(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+    )
+    return anthropic.AsyncAnthropic(
+        api_key=settings.api_key() or "missing-key",
+        base_url=settings.anthropic_base_url,
+        max_retries=0,
+        timeout=anthropic.Timeout(600.0, connect=10.0, read=120.0),
+        http_client=http_client,
+    )
+
+
+@dataclass
+class Completion:
+    """What one streamed call produced, complete or cut short."""
+
+    text: list[str] = field(default_factory=list)
+    tool_inputs: dict[str, str] = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)
+    stop_reason: str | None = None
+    model: str | None = None
+
+    @property
+    def full_text(self) -> str:
+        return "".join(self.text)
+
+    def tool_input(self, name: str) -> Any:
+        """The parsed input of the named tool call (ValueError when it is not valid JSON)."""
+        return json.loads(self.tool_inputs.get(name) or "null")
+
+
+async def stream_once(
+    client: anthropic.AsyncAnthropic,
+    request: dict[str, Any],
+    on_text: Callable[[str], None],
+    completion: Completion,
+) -> Completion:
+    """One upstream call, filling `completion` as events arrive (so a cut-short call still
+    tells what it streamed and used)."""
+    stream = await client.messages.create(stream=True, **request)
+    tool_name: str | None = None
+    async with stream:
+        async for event in stream:
+            kind = event.type
+            if kind == "content_block_delta":
+                delta = event.delta
+                if delta.type == "text_delta":
+                    completion.text.append(delta.text)
+                    on_text(delta.text)
+                elif delta.type == "input_json_delta" and tool_name is not None:
+                    completion.tool_inputs[tool_name] += delta.partial_json
+            elif kind == "content_block_start" and event.content_block.type == "tool_use":
+                tool_name = event.content_block.name
+                completion.tool_inputs[tool_name] = ""
+            elif kind == "message_start":
+                completion.model = event.message.model
+                completion.usage = _usage(event.message.usage)
+            elif kind == "message_delta":
+                completion.stop_reason = event.delta.stop_reason
+                completion.usage["output_tokens"] = event.usage.output_tokens
+    return completion
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    return {
+        "input_tokens": usage.input_tokens or 0,
+        "output_tokens": usage.output_tokens or 0,
+        "cache_creation_input_tokens": usage.cache_creation_input_tokens or 0,
+        "cache_read_input_tokens": usage.cache_read_input_tokens or 0,
+    }
+
+
+def error_type(exc: BaseException) -> str:
+    """Anthropic's error type for an SDK error (e.g. `overloaded_error`), or a close name."""
+    if isinstance(exc, anthropic.APIStatusError):
+        body = exc.body
+        if isinstance(body, dict):
+            inner = body.get("error", body)
+            if isinstance(inner, dict) and isinstance(inner.get("type"), str):
+                return str(inner["type"])
+        return f"http_{exc.status_code}"
+    if isinstance(exc, anthropic.APITimeoutError):
+        return "timeout_error"
+    if isinstance(exc, anthropic.APIConnectionError):
+        return "connection_error"
+    return type(exc).__name__
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds the upstream asked us to wait, when it said."""
+    if isinstance(exc, anthropic.APIStatusError):
+        value = exc.response.headers.get("retry-after")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """429 with retry-after, 529, 5xx, connection drops and mid-stream overloads retry; 4xx
+    (bad request, auth, permission, not found) and a spend-limit 429 (no retry-after) do not."""
+    if isinstance(exc, anthropic.APIConnectionError):
+        return True
+    if not isinstance(exc, anthropic.APIStatusError):
+        return False
+    if exc.status_code == 429:
+        return retry_after(exc) is not None
+    if exc.status_code >= 500 or exc.status_code in (408, 409):
+        return True
+    return error_type(exc) in RETRYABLE_TYPES

@@ -1,0 +1,47 @@
+"""Celery tasks: thin wrappers that hand a job id to the process runtime."""
+
+from __future__ import annotations
+
+import threading
+
+import redis.exceptions
+from celery import Celery, signals
+from celery.exceptions import Reject
+
+from shared.celery_app import RUN_JOB
+from shared.settings import get_settings
+from workers.runtime import Runtime
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def runtime(app: Celery) -> Runtime:
+    """The process's runtime, built on first use (after fork, never at import)."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            def requeue(job_id: str, queue: str) -> None:
+                app.send_task(RUN_JOB, args=[job_id], queue=queue)
+
+            _runtime = Runtime(get_settings(), requeue)
+        return _runtime
+
+
+def register(app: Celery) -> None:
+    @app.task(name=RUN_JOB, acks_late=True, reject_on_worker_lost=True)
+    def run_job(job_id: str) -> str:
+        try:
+            return runtime(app).run(job_id)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            # Redis is away: give the message back rather than drop the job.
+            raise Reject(str(exc), requeue=True) from exc
+
+    @signals.worker_ready.connect(weak=False)
+    def _start(**_: object) -> None:
+        runtime(app)
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _stop(**_: object) -> None:
+        if _runtime is not None:
+            _runtime.close()
