@@ -70,6 +70,7 @@ class JobView(BaseModel):
     started_at: str | None = None
     first_token_at: str | None = None
     finished_at: str | None = None
+    batch_id: str | None = None
     links: JobLinks
 
 

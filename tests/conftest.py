@@ -1,12 +1,17 @@
-"""Session fixtures: a private redis-server on a free port for every test that needs Redis."""
+"""Session fixtures: a private redis-server, the simulator and a running Sidecar, each on free
+ports of loopback and stopped at the end; never the machine's own Redis."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.procs import RedisServer
+from tests.stack import Proc, service_env, start_api, start_worker
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +30,53 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     client.flushall()
     client.close()
     yield redis_server.url
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[Any]:
+    """The Claude simulator on a free port, streaming fast enough for tests to stay quick."""
+    from tests.simulator_fixtures import start_simulator
+
+    sim = start_simulator(ttft_ms=20, tokens_per_second=100)
+    yield sim
+    sim.stop()
+
+
+@dataclass
+class Stack:
+    """A running Sidecar: Redis, the simulator, one API and one worker (interactive queue)."""
+
+    redis_url: str
+    sim_url: str
+    env: dict[str, str]
+    api: Proc
+    worker: Proc
+    extra: list[Proc] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.api.url
+
+    def sim(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = httpx.request(method, self.sim_url + path, timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+
+@pytest.fixture(scope="session")
+def stack(redis_server: RedisServer, simulator: Any) -> Iterator[Stack]:
+    env = service_env(redis_server.url, simulator.url)
+    worker = start_worker(env, "session-worker", queues="interactive")
+    api = start_api(env)
+    running = Stack(redis_server.url, simulator.url, env, api, worker)
+    yield running
+    for proc in [api, worker, *running.extra]:
+        proc.stop()
+
+
+@pytest.fixture
+def sim_clean(stack: Stack) -> Iterator[Stack]:
+    """A stack whose simulator has no faults queued and fresh counters."""
+    stack.sim("POST", "/_sim/reset")
+    yield stack
+    stack.sim("POST", "/_sim/reset")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
+from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from shared import jobtypes, pricing
@@ -69,7 +70,8 @@ def build_request(record: Record, settings: Settings) -> dict[str, Any]:
     request["model"] = record["model"]
     request["max_tokens"] = int(record["max_tokens"])
     if record.get("temperature"):
-        request["temperature"] = float(record["temperature"])
+        # The SDK no longer names sampling parameters; models that take one read it from the body.
+        request["extra_body"] = {"temperature": float(record["temperature"])}
     return request
 
 
@@ -178,6 +180,12 @@ async def _run_claimed(ctx: Context, job_id: str, owner: str, record: Record,
         return await _finish(ctx, job_id, owner, record, state, "failed", error)
     except (ValueError, KeyError) as exc:
         error = {"type": "invalid_job", "message": str(exc)}
+        return await _finish(ctx, job_id, owner, record, state, "failed", error)
+    except RedisError:
+        raise  # the store is away: the message goes back and the lease brings the job back
+    except Exception as exc:  # a bug must fail the job visibly, not loop it through leases
+        log.exception("job crashed", extra={"job_id": job_id})
+        error = {"type": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
         return await _finish(ctx, job_id, owner, record, state, "failed", error)
     finally:
         ctx.cancel_requested.discard(job_id)
