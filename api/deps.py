@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from api.hub import Hub
 from shared.errors import Unauthorized
 from shared.jobstore import JobStore
+from shared.limiter import Limiter
 from shared.settings import Settings
 
 
@@ -29,6 +30,11 @@ def get_redis(request: Request) -> Redis:
 def get_store(request: Request) -> JobStore:
     store: JobStore = request.app.state.store
     return store
+
+
+def get_limiter(request: Request) -> Limiter:
+    limiter: Limiter = request.app.state.limiter
+    return limiter
 
 
 def get_hub(request: Request) -> Hub:
@@ -57,6 +63,7 @@ def client_key(request: Request, settings: Annotated[Settings, Depends(get_setti
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
+LimiterDep = Annotated[Limiter, Depends(get_limiter)]
 HubDep = Annotated[Hub, Depends(get_hub)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 ClientKeyDep = Annotated[str, Depends(client_key)]

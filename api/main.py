@@ -18,6 +18,7 @@ from api.hub import Hub
 from api.routes import health, jobs
 from shared.celery_app import create_celery
 from shared.jobstore import JobStore
+from shared.limiter import Limiter
 from shared.logs import configure_logging
 from shared.settings import Settings, get_settings
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = Redis.from_url(settings.redis_url, max_connections=None)
         app.state.redis = redis
         app.state.store = JobStore(redis, settings.job_ttl_seconds)
+        app.state.limiter = Limiter(redis, settings)
         app.state.hub = Hub(redis)
         await app.state.hub.start()
         try:

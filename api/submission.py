@@ -9,11 +9,13 @@ from typing import Any
 
 from celery import Celery
 
+from api import quotas
 from api.body import parse
 from shared import jobtypes, models
 from shared.celery_app import RUN_JOB
 from shared.errors import InvalidInput, ServiceUnavailable
 from shared.jobstore import JobStore, new_job_id, utcnow, view
+from shared.limiter import Limiter
 from shared.schemas import JobRequest
 from shared.settings import Settings
 
@@ -58,8 +60,10 @@ def job_fields(request: JobRequest, settings: Settings, scope: str) -> dict[str,
 
 
 async def submit(request: JobRequest, store: JobStore, celery: Celery, settings: Settings,
-                 scope: str = "") -> Submitted:
-    fields = job_fields(request, settings, scope)
+                 limiter: Limiter, client: str = "") -> Submitted:
+    fields = job_fields(request, settings, client)
+    await quotas.charge(limiter, settings, client,
+                        len(fields["input"]) // 4 + int(fields["max_tokens"]))
     created = await store.create(fields)
     record = await store.get(fields["id"])
     if record is None:  # expired between the two calls: vanishingly rare, but never a 500

@@ -47,3 +47,23 @@ def workers() -> str:
 def response_cache(digest: str) -> str:
     """A cached answer for a request's stable hash."""
     return f"{PREFIX}:cache:{digest}"
+
+
+def limits(scope: str) -> str:
+    """Hash of one limiter scope's limits and bucket levels (a model, or `client:<key>`)."""
+    return f"{PREFIX}:{{limit:{scope}}}:buckets"
+
+
+def inflight(scope: str) -> str:
+    """Sorted set of a scope's calls in flight, scored by when to presume them dead."""
+    return f"{PREFIX}:{{limit:{scope}}}:inflight"
+
+
+def waiting(scope: str) -> str:
+    """Sorted set of jobs waiting for a scope's capacity, scored by their deadline."""
+    return f"{PREFIX}:{{limit:{scope}}}:waiting"
+
+
+def limit_scopes() -> str:
+    """Set of limiter scopes in use, for /api/limits and /metrics."""
+    return f"{PREFIX}:limit-scopes"

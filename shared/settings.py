@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(200, ge=1, le=5000)
     sse_keepalive_seconds: float = Field(15, gt=0)
 
+    # --- Rate limits (issue: shared limiter) ---
+    limiter_enabled: bool = True
+    rate_limits: Annotated[dict[str, dict[str, int]], NoDecode] = Field(default_factory=dict)
+    max_in_flight: int = Field(200, ge=0)
+    interactive_reserve: float = Field(0.2, ge=0.0, lt=1.0)
+    queue_deadline_interactive_seconds: float = Field(120, gt=0)
+    queue_deadline_batch_seconds: float = Field(43_200, gt=0)
+    client_rpm: int = Field(120, ge=0)
+    client_tpm: int = Field(200_000, ge=0)
+
     # --- Local stack (`sidecar up`) and the CLI ---
     sidecar_url: str | None = None
     simulator_port: int = Field(8900, ge=1, le=65535)
@@ -97,7 +107,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value or None
 
-    @field_validator("model_prices", mode="before")
+    @field_validator("model_prices", "rate_limits", mode="before")
     @classmethod
     def _prices_from_json(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -118,6 +128,12 @@ class Settings(BaseSettings):
     def model_id(self) -> str:
         """The default model's full id."""
         return models.resolve(self.claude_model)
+
+    def queue_deadline(self, priority: str) -> float:
+        """How long a job of this priority may wait for capacity before failing rate_limited."""
+        if priority == "batch":
+            return self.queue_deadline_batch_seconds
+        return self.queue_deadline_interactive_seconds
 
     @property
     def cache_ttl_seconds(self) -> int:

@@ -8,7 +8,7 @@ snapshot of the whole message on every event and costs ~3 times the CPU per toke
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,10 +59,13 @@ async def stream_once(
     request: dict[str, Any],
     on_text: Callable[[str], None],
     completion: Completion,
+    on_headers: Callable[[Mapping[str, str]], None] | None = None,
 ) -> Completion:
     """One upstream call, filling `completion` as events arrive (so a cut-short call still
     tells what it streamed and used)."""
     stream = await client.messages.create(stream=True, **request)
+    if on_headers is not None:
+        on_headers(stream.response.headers)
     tool_name: str | None = None
     async with stream:
         async for event in stream:
@@ -134,3 +137,20 @@ def is_retryable(exc: BaseException) -> bool:
     if exc.status_code >= 500 or exc.status_code in (408, 409):
         return True
     return error_type(exc) in RETRYABLE_TYPES
+
+
+def _message(exc: anthropic.APIError) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return str(exc)
+
+
+def describe(exc: anthropic.APIError) -> dict[str, str]:
+    """The job error for a call that failed for good, in Claude's own terms."""
+    if isinstance(exc, anthropic.RateLimitError) and retry_after(exc) is None:
+        return {"type": "spend_limit", "message": "Claude answered 429 without retry-after "
+                f"(a spend or usage limit, not a rate limit): {_message(exc)}"}
+    return {"type": error_type(exc), "message": _message(exc)}

@@ -24,9 +24,11 @@ from redis.asyncio import Redis
 
 from shared import keys
 from shared.jobstore import JobStore, as_str
+from shared.limiter import Limiter
 from shared.settings import Settings
 from workers import claude
-from workers.runner import Context, run_job
+from workers.context import Context
+from workers.runner import run_job
 
 log = logging.getLogger("sidecar.worker")
 
@@ -60,7 +62,7 @@ class Runtime:
         store = JobStore(self.redis, self.settings.job_ttl_seconds)
         client = claude.create_client(self.settings, self.settings.worker_concurrency + 10)
         return Context(settings=self.settings, store=store, client=client,
-                       worker_name=self.name)
+                       worker_name=self.name, limiter=Limiter(self.redis, self.settings))
 
     def run(self, job_id: str) -> str:
         """Run a job on the loop and wait for it (called from a Celery task thread)."""

@@ -1,0 +1,132 @@
+"""The rate limiter every worker shares, through Redis.
+
+A call reserves its estimated input tokens and its max_tokens before it goes out and gives back
+what it did not use when the final usage arrives; the answers' `anthropic-ratelimit-*` headers
+correct the limits (the real ones win over configured guesses); a 429 sets a cool-down that
+every worker honours. Batch work is kept off a share of each bucket, so a person's chat always
+finds capacity while a nightly batch runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from shared import keys, limiter_scripts, models
+from shared.jobstore import as_str
+from shared.settings import Settings
+
+BUCKETS = ("rpm", "itpm", "otpm")
+_HEADERS = {"rpm": "requests", "itpm": "input-tokens", "otpm": "output-tokens"}
+
+
+@dataclass(frozen=True)
+class Admission:
+    admitted: bool
+    wait: float = 0.0
+    reason: str = ""
+
+
+def configured_limits(settings: Settings, model: str) -> dict[str, int]:
+    """The settings' guess for a model (by id or alias); zeros where nothing is configured."""
+    table = settings.rate_limits
+    alias = models.family(model) or ""
+    found = table.get(model) or table.get(alias) or table.get("*") or {}
+    return {name: int(found.get(name, 0)) for name in BUCKETS}
+
+
+def header_limits(headers: Mapping[str, str]) -> list[str]:
+    """LEARN's arguments: limit and remaining of each bucket ('' where absent)."""
+    values: list[str] = []
+    for name in BUCKETS:
+        prefix = f"anthropic-ratelimit-{_HEADERS[name]}-"
+        values += [headers.get(prefix + "limit", ""), headers.get(prefix + "remaining", "")]
+    return values
+
+
+def estimate_input_tokens(request: Mapping[str, Any]) -> int:
+    """A quick local count (about four characters a token, plus framing) — close enough to
+    reserve with; the difference is settled from the real usage."""
+    parts = [request.get("system") or "", request.get("messages") or [],
+             request.get("tools") or []]
+    chars = sum(len(p) if isinstance(p, str) else len(json.dumps(p)) for p in parts)
+    return chars // 4 + 8
+
+
+class Limiter:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self._admit = redis.register_script(limiter_scripts.ADMIT)
+        self._settle = redis.register_script(limiter_scripts.SETTLE)
+        self._learn = redis.register_script(limiter_scripts.LEARN)
+        self._cooldown = redis.register_script(limiter_scripts.COOLDOWN)
+
+    @staticmethod
+    def _keys(scope: str) -> list[str]:
+        return [keys.limits(scope), keys.inflight(scope)]
+
+    async def admit(self, scope: str, call_id: str, tokens_in: int, tokens_out: int,
+                    reserve: float, limits: Mapping[str, int], max_inflight: int,
+                    hold: float = 600.0) -> Admission:
+        """One round trip: take capacity now, or learn how long to wait for it."""
+        args: list[str | int | float] = [
+            tokens_in, tokens_out, reserve, limits.get("rpm", 0), limits.get("itpm", 0),
+            limits.get("otpm", 0), max_inflight, call_id, hold,
+        ]
+        ok, wait, reason = await self._admit(self._keys(scope), args)
+        if ok:
+            await self.redis.sadd(keys.limit_scopes(), scope)
+        return Admission(bool(ok), float(as_str(wait)), as_str(reason))
+
+    async def settle(self, scope: str, call_id: str, reserved_in: int, used_in: int,
+                     reserved_out: int, used_out: int) -> None:
+        await self._settle(self._keys(scope),
+                           [reserved_in, used_in, reserved_out, used_out, call_id])
+
+    async def learn(self, scope: str, headers: Mapping[str, str]) -> None:
+        values = header_limits(headers)
+        if any(values):
+            await self._learn(self._keys(scope), values)
+
+    async def cooldown(self, scope: str, seconds: float) -> None:
+        await self._cooldown(self._keys(scope), [seconds])
+
+    async def count(self, scope: str, field: str) -> None:
+        await self.redis.hincrby(keys.limits(scope), field, 1)
+
+    async def snapshot(self, scope: str) -> dict[str, Any]:
+        """Limits, capacity remaining now, calls in flight, jobs waiting, upstream errors."""
+        raw = await self.redis.hgetall(keys.limits(scope))
+        state = {as_str(k): as_str(v) for k, v in raw.items()}
+        now = time.time()
+        since = now - float(state.get("ts") or now)
+        limits, remaining = {}, {}
+        for name in BUCKETS:
+            limit = int(float(state.get(name) or 0))
+            level = float(state.get(f"{name}_level") or limit)
+            limits[name] = limit
+            remaining[name] = (round(min(limit, level + since * limit / 60), 1)
+                               if limit else None)
+        await self.redis.zremrangebyscore(keys.inflight(scope), "-inf", now)
+        return {
+            "limits": limits,
+            "remaining": remaining,
+            "source": state.get("source", "settings"),
+            "in_flight": await self.redis.zcard(keys.inflight(scope)),
+            "max_in_flight": int(state.get("max_inflight") or 0),
+            "waiting": await self.redis.zcount(keys.waiting(scope), now, "+inf"),
+            "cooldown_seconds": round(max(0.0, float(state.get("cooldown_until") or 0) - now), 2),
+            "admitted": int(state.get("admitted") or 0),
+            "waits": int(state.get("waits") or 0),
+            "upstream_429": int(state.get("upstream_429") or 0),
+            "upstream_529": int(state.get("upstream_529") or 0),
+        }
+
+    async def scopes(self) -> list[str]:
+        return sorted(as_str(s) for s in await self.redis.smembers(keys.limit_scopes()))

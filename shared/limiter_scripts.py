@@ -1,0 +1,118 @@
+"""Lua for the shared rate limiter: continuously refilling buckets per model (requests, input
+tokens, output tokens per minute), a cap on requests in flight, and a cool-down after a 429.
+
+One hash per model holds limits and levels; every script refills by the time elapsed on Redis's
+clock, so every worker on every host sees one state. A limit of 0 means "not known yet": that
+bucket admits freely until the answers' rate-limit headers teach the real limit.
+"""
+
+from __future__ import annotations
+
+_REFILL = """
+local now = (function() local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000 end)()
+local h = redis.call('HGETALL', KEYS[1])
+local s = {}
+for i = 1, #h, 2 do s[h[i]] = h[i + 1] end
+local function num(name, default) return tonumber(s[name] or default) end
+local names = {'rpm', 'itpm', 'otpm'}
+local level = {}
+local last = num('ts', now)
+for _, n in ipairs(names) do
+  local limit = num(n, 0)
+  local current = num(n .. '_level', limit)
+  if limit > 0 then current = math.min(limit, current + (now - last) * limit / 60) end
+  level[n] = current
+end
+local function save()
+  for _, n in ipairs(names) do redis.call('HSET', KEYS[1], n .. '_level', tostring(level[n])) end
+  redis.call('HSET', KEYS[1], 'ts', tostring(now))
+end
+"""
+
+# KEYS[2]: the model's in-flight set (member = call id, score = when to presume it dead).
+# ARGV: input tokens, output tokens (max_tokens), reserve share (kept back from this priority),
+# then configured rpm, itpm, otpm, max in flight (used only while the hash holds none), then
+# the call id and how long it may hold its slot. Returns {1, 0, ''} admitted, or
+# {0, seconds to wait, reason}.
+ADMIT = _REFILL + """
+local sig = ARGV[4] .. '/' .. ARGV[5] .. '/' .. ARGV[6] .. '/' .. ARGV[7]
+if not s['configured'] or (s['source'] == 'settings' and s['config_sig'] ~= sig) then
+  redis.call('HSET', KEYS[1], 'configured', '1', 'rpm', ARGV[4], 'itpm', ARGV[5],
+    'otpm', ARGV[6], 'max_inflight', ARGV[7], 'source', 'settings', 'config_sig', sig)
+  s['rpm'], s['itpm'], s['otpm'], s['max_inflight'] = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  for _, n in ipairs(names) do level[n] = math.min(level[n], tonumber(s[n])) end
+  for _, n in ipairs(names) do if level[n] == 0 then level[n] = tonumber(s[n]) end end
+end
+local cool = num('cooldown_until', 0)
+if cool > now then save(); return {0, tostring(cool - now), 'cooldown'} end
+local need = {rpm = 1, itpm = tonumber(ARGV[1]), otpm = tonumber(ARGV[2])}
+local share = tonumber(ARGV[3])
+local wait, reason = 0, ''
+for _, n in ipairs(names) do
+  local limit = num(n, 0)
+  if limit > 0 then
+    local want = math.min(need[n], limit * (1 - share)) + limit * share
+    if level[n] < want then
+      local w = (want - level[n]) * 60 / limit
+      if w > wait then wait, reason = w, n end
+    end
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local inflight = redis.call('ZCARD', KEYS[2])
+local cap = num('max_inflight', 0)
+if wait == 0 and cap > 0 and inflight >= cap then wait, reason = 0.05, 'inflight' end
+if wait > 0 then
+  save()
+  redis.call('HINCRBY', KEYS[1], 'waits', 1)
+  return {0, tostring(wait), reason}
+end
+for _, n in ipairs(names) do level[n] = level[n] - need[n] end
+save()
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[9]), ARGV[8])
+redis.call('HINCRBY', KEYS[1], 'admitted', 1)
+return {1, '0', ''}
+"""
+
+# ARGV: reserved input, used input, reserved output, used output, call id. Gives back what a
+# call did not use (or takes what it used beyond its reservation) and frees its in-flight slot.
+SETTLE = _REFILL + """
+level['itpm'] = level['itpm'] + tonumber(ARGV[1]) - tonumber(ARGV[2])
+level['otpm'] = level['otpm'] + tonumber(ARGV[3]) - tonumber(ARGV[4])
+for _, n in ipairs(names) do
+  local limit = num(n, 0)
+  if limit > 0 then level[n] = math.min(limit, level[n]) end
+end
+save()
+redis.call('ZREM', KEYS[2], ARGV[5])
+return 1
+"""
+
+# ARGV: for rpm, itpm, otpm in turn: limit, remaining ('' when the header was absent).
+# The upstream's own figures win over configured guesses.
+LEARN = _REFILL + """
+for i, n in ipairs(names) do
+  local limit, remaining = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  if limit and limit > 0 then
+    if tonumber(s[n] or '0') == 0 then level[n] = limit end
+    redis.call('HSET', KEYS[1], n, tostring(limit), 'source', 'headers', 'configured', '1')
+    s[n] = tostring(limit)
+    level[n] = math.min(level[n], limit)
+    if remaining then level[n] = math.min(level[n], remaining) end
+  end
+end
+save()
+return 1
+"""
+
+# ARGV: seconds. Every worker waits until the cool-down set by a 429's retry-after is over.
+COOLDOWN = _REFILL + """
+local until_ = now + tonumber(ARGV[1])
+if until_ > num('cooldown_until', 0) then
+  redis.call('HSET', KEYS[1], 'cooldown_until', tostring(until_))
+end
+redis.call('HINCRBY', KEYS[1], 'upstream_429', 1)
+save()
+return 1
+"""

@@ -1,0 +1,78 @@
+"""Waiting for capacity before calling Claude, instead of collecting 429s.
+
+The wait is an `await` on the worker's event loop (no spinning, no thread busy), bounded by the
+job's queue deadline: a job that cannot get capacity in time fails with `rate_limited`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared import keys
+from shared.limiter import Limiter, configured_limits, estimate_input_tokens
+from shared.settings import Settings
+
+MAX_NAP = 2.0
+
+
+class RateLimitDeadline(Exception):
+    """No capacity came before the job's queue deadline."""
+
+
+@dataclass
+class Reservation:
+    """What one call took from the buckets, to settle when its usage is known."""
+
+    scope: str
+    call_id: str
+    tokens_in: int
+    tokens_out: int
+
+
+def _deadline(record: Mapping[str, str], settings: Settings) -> float:
+    created = datetime.fromisoformat(record["created_at"].replace("Z", "+00:00")).timestamp()
+    return created + settings.queue_deadline(record.get("priority", "interactive"))
+
+
+async def reserve(limiter: Limiter, settings: Settings, record: Mapping[str, str],
+                  request: Mapping[str, Any], call_id: str) -> Reservation:
+    """Take capacity for one call, waiting as long as the queue deadline allows."""
+    model = record["model"]
+    reservation = Reservation(model, call_id, estimate_input_tokens(request),
+                              int(request["max_tokens"]))
+    reserve_share = settings.interactive_reserve if record.get("priority") == "batch" else 0.0
+    limits = configured_limits(settings, model)
+    deadline = _deadline(record, settings)
+    waiting = False
+    try:
+        while True:
+            admission = await limiter.admit(model, call_id, reservation.tokens_in,
+                                            reservation.tokens_out, reserve_share, limits,
+                                            settings.max_in_flight)
+            if admission.admitted:
+                return reservation
+            left = deadline - time.time()
+            if admission.wait > left:
+                raise RateLimitDeadline(
+                    f"no {admission.reason} capacity for {model} within the "
+                    f"{record.get('priority', 'interactive')} queue's deadline")
+            if not waiting:
+                waiting = True
+                await limiter.redis.zadd(keys.waiting(model), {call_id: deadline})
+            # Jitter spreads the waiters so they do not all retry at the same instant.
+            await asyncio.sleep(min(admission.wait, MAX_NAP) * random.uniform(1.0, 1.25))
+    finally:
+        if waiting:
+            await limiter.redis.zrem(keys.waiting(model), call_id)
+
+
+async def settle(limiter: Limiter, reservation: Reservation, usage: Mapping[str, int]) -> None:
+    used_in = usage.get("input_tokens", 0) + usage.get("cache_creation_input_tokens", 0)
+    await limiter.settle(reservation.scope, reservation.call_id, reservation.tokens_in, used_in,
+                         reservation.tokens_out, usage.get("output_tokens", 0))

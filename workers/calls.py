@@ -1,0 +1,140 @@
+"""Calling Claude for one job: wait for capacity, stream, settle the buckets, and retry what is
+worth retrying — exactly one retry layer (the SDK's own retries are off)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from shared import jobtypes
+from shared.jobstore import Record
+from shared.limiter import Limiter
+from shared.settings import Settings
+from workers import admission, claude
+from workers.coalesce import Coalescer
+from workers.context import Cancelled, Context, LostJob
+
+
+@dataclass
+class Attempts:
+    """The state of a job's calls, carried across attempts of one delivery."""
+
+    completion: claude.Completion = field(default_factory=claude.Completion)
+    usage: dict[str, int] = field(default_factory=dict)
+    count: int = 0
+
+    def settle(self) -> None:
+        """Add the last call's usage to the total (every attempt is billed)."""
+        for name, value in self.completion.usage.items():
+            self.usage[name] = self.usage.get(name, 0) + value
+
+
+def build_request(record: Record, settings: Settings) -> dict[str, Any]:
+    """The `messages.create` arguments for a stored job."""
+    job_type = jobtypes.get(record["type"])
+    if job_type is None:
+        raise ValueError(f"unknown job type {record['type']!r}")
+    request = job_type.build_request(job_type.validate_input(json.loads(record["input"])))
+    request["model"] = record["model"]
+    request["max_tokens"] = int(record["max_tokens"])
+    if record.get("temperature"):
+        # The SDK no longer names sampling parameters; models that take one read it from the body.
+        request["extra_body"] = {"temperature": float(record["temperature"])}
+    return request
+
+
+def _wait(ctx: Context) -> Any:
+    """Backoff: the upstream's retry-after when it gave one, else exponential with full jitter."""
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = claude.retry_after(exc) if exc else None
+        if asked is not None:
+            return min(asked, ctx.retry_cap)
+        return random.uniform(0, min(ctx.retry_cap, ctx.retry_base * 2 ** state.attempt_number))
+
+    return wait
+
+
+async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -> None:
+    """One upstream call: capacity first, then the stream; the buckets are settled either way."""
+    reservation = None
+    if ctx.settings.limiter_enabled:
+        call_id = f"{job.id}:{state.count + 1}:{random.getrandbits(32):08x}"
+        reservation = await admission.reserve(ctx.limiter, ctx.settings, job.record,
+                                              job.request, call_id)
+    number = await ctx.store.begin_attempt(job.id, job.owner)
+    state.completion = claude.Completion()
+    try:
+        if number < 0:
+            raise LostJob(job.id)
+        state.count = number
+        await claude.stream_once(ctx.client, job.request, coalescer.add, state.completion,
+                                 on_headers=job.learn)
+    except anthropic.APIStatusError as exc:
+        await _note_upstream_error(ctx, job, exc)
+        raise
+    finally:
+        await coalescer.flush()
+        state.settle()
+        if reservation is not None:
+            await admission.settle(ctx.limiter, reservation, state.completion.usage)
+    if coalescer.refused:
+        raise Cancelled(job.id) if coalescer.refused == -2 else LostJob(job.id)
+
+
+async def _note_upstream_error(ctx: Context, job: Job, exc: anthropic.APIStatusError) -> None:
+    """A 429 cools every worker down for its retry-after; the headers still teach limits."""
+    model = job.record["model"]
+    await ctx.limiter.learn(model, exc.response.headers)
+    if exc.status_code == 429:
+        wait = claude.retry_after(exc)
+        if wait is not None:
+            await ctx.limiter.cooldown(model, wait)
+        else:
+            await ctx.limiter.count(model, "upstream_429")
+    elif exc.status_code == 529:
+        await ctx.limiter.count(model, "upstream_529")
+
+
+@dataclass
+class Job:
+    """A claimed job as the call loop needs it."""
+
+    id: str
+    owner: str
+    record: Record
+    request: dict[str, Any]
+    limiter: Limiter
+    pending: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def learn(self, headers: Mapping[str, str]) -> None:
+        """Teach the limiter from an answer's headers without delaying its first token."""
+        task = asyncio.create_task(self.limiter.learn(self.record["model"], dict(headers)))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+
+async def call_with_retries(ctx: Context, job: Job, state: Attempts) -> None:
+    """Exactly one retry layer (the SDK's own retries are off)."""
+
+    async def emit(text: str) -> int:
+        return await ctx.store.append_token(job.id, job.owner, text)
+
+    coalescer = Coalescer(emit, ctx.token_window)
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(ctx.settings.max_retries + 1),
+        wait=_wait(ctx),
+        retry=retry_if_exception(claude.is_retryable),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            await _call(ctx, job, state, coalescer)

@@ -1,0 +1,34 @@
+"""What a worker process gives every job it runs, and the signals a call loop raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anthropic
+
+from shared.jobstore import JobStore
+from shared.limiter import Limiter
+from shared.settings import Settings
+
+
+class LostJob(Exception):
+    """Another worker took the job over (our lease lapsed); stop without writing."""
+
+
+class Cancelled(Exception):
+    """The job's owner asked to cancel it."""
+
+
+@dataclass
+class Context:
+    """What a worker process gives every job it runs; built once per process."""
+
+    settings: Settings
+    store: JobStore
+    client: anthropic.AsyncAnthropic
+    worker_name: str
+    limiter: Limiter
+    cancel_requested: set[str] = field(default_factory=set)
+    token_window: float = 0.01
+    retry_base: float = 0.5
+    retry_cap: float = 30.0
