@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from api import errors
 from api.hub import Hub
-from api.routes import health, jobs
+from api.routes import health, jobs, limits, metrics
 from shared.celery_app import create_celery
 from shared.jobstore import JobStore
 from shared.limiter import Limiter
@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(limits.router)
+    app.include_router(metrics.router)
     return app
 
 

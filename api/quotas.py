@@ -22,7 +22,7 @@ async def charge(limiter: Limiter, settings: Settings, key: str, tokens: int) ->
         return
     limits = {"rpm": settings.client_rpm, "itpm": settings.client_tpm, "otpm": 0}
     admission = await limiter.admit(client_scope(key), secrets.token_hex(8), tokens, 0, 0.0,
-                                    limits, 0, hold=0)
+                                    limits, 0, hold=0, probe=False)
     if not admission.admitted:
         what = "requests" if admission.reason == "rpm" else "tokens"
         raise RateLimited(f"this API key is over its {what}-per-minute limit; "

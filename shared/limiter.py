@@ -73,11 +73,11 @@ class Limiter:
 
     async def admit(self, scope: str, call_id: str, tokens_in: int, tokens_out: int,
                     reserve: float, limits: Mapping[str, int], max_inflight: int,
-                    hold: float = 600.0) -> Admission:
+                    hold: float = 600.0, probe: bool = True) -> Admission:
         """One round trip: take capacity now, or learn how long to wait for it."""
         args: list[str | int | float] = [
             tokens_in, tokens_out, reserve, limits.get("rpm", 0), limits.get("itpm", 0),
-            limits.get("otpm", 0), max_inflight, call_id, hold,
+            limits.get("otpm", 0), max_inflight, call_id, hold, int(probe),
         ]
         ok, wait, reason = await self._admit(self._keys(scope), args)
         if ok:
@@ -90,9 +90,7 @@ class Limiter:
                            [reserved_in, used_in, reserved_out, used_out, call_id])
 
     async def learn(self, scope: str, headers: Mapping[str, str]) -> None:
-        values = header_limits(headers)
-        if any(values):
-            await self._learn(self._keys(scope), values)
+        await self._learn(self._keys(scope), header_limits(headers))
 
     async def cooldown(self, scope: str, seconds: float) -> None:
         await self._cooldown(self._keys(scope), [seconds])

@@ -33,7 +33,7 @@ end
 # KEYS[2]: the model's in-flight set (member = call id, score = when to presume it dead).
 # ARGV: input tokens, output tokens (max_tokens), reserve share (kept back from this priority),
 # then configured rpm, itpm, otpm, max in flight (used only while the hash holds none), then
-# the call id and how long it may hold its slot. Returns {1, 0, ''} admitted, or
+# the call id, how long it may hold its slot, and 1 to probe while limits are unknown. Returns {1, 0, ''} admitted, or
 # {0, seconds to wait, reason}.
 ADMIT = _REFILL + """
 local sig = ARGV[4] .. '/' .. ARGV[5] .. '/' .. ARGV[6] .. '/' .. ARGV[7]
@@ -62,6 +62,9 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local inflight = redis.call('ZCARD', KEYS[2])
 local cap = num('max_inflight', 0)
+-- Limits unknown yet: one probe call at a time until an answer's headers teach them.
+if s['source'] == 'settings' and num('rpm', 0) + num('itpm', 0) + num('otpm', 0) == 0
+  and tonumber(ARGV[10]) == 1 then cap = 1 end
 if wait == 0 and cap > 0 and inflight >= cap then wait, reason = 0.05, 'inflight' end
 if wait > 0 then
   save()
@@ -90,8 +93,13 @@ return 1
 """
 
 # ARGV: for rpm, itpm, otpm in turn: limit, remaining ('' when the header was absent).
-# The upstream's own figures win over configured guesses.
+# The upstream's own figures win over configured guesses; an upstream that sends none (a proxy)
+# ends the probing, and the configured limits (or none) apply.
 LEARN = _REFILL + """
+if ARGV[1] == '' and ARGV[3] == '' and ARGV[5] == '' then
+  if s['source'] == 'settings' then redis.call('HSET', KEYS[1], 'source', 'no-headers') end
+  return 0
+end
 for i, n in ipairs(names) do
   local limit, remaining = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
   if limit and limit > 0 then

@@ -41,6 +41,17 @@ def test_error_mid_stream_resets_and_retries(sim_clean: Stack) -> None:
     assert text_of(stream) == final["result"]["text"]
 
 
+def test_dropped_stream_resets_and_retries(sim_clean: Stack) -> None:
+    sim_clean.sim("POST", "/_sim/faults", json={"kind": "drop", "count": 1, "after_tokens": 4})
+    job_id = submit(sim_clean.url, max_tokens=30)
+    stream = events(sim_clean.url, job_id)
+    final = stream[-1].data
+    assert final["status"] == "succeeded" and final["attempts"] == 2
+    assert "reset" in [e.event for e in stream]
+    assert text_of(stream) == final["result"]["text"]
+    assert sim_clean.sim("GET", "/_sim/stats")["streams"]["dropped"] == 1
+
+
 def test_bad_request_fails_at_once(sim_clean: Stack) -> None:
     sim_clean.sim("POST", "/_sim/faults", json={"kind": "status", "status": 400, "count": 1})
     job_id = submit(sim_clean.url)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
+import httpx2
 
 from shared.settings import Settings
 
@@ -109,7 +110,7 @@ def error_type(exc: BaseException) -> str:
         return f"http_{exc.status_code}"
     if isinstance(exc, anthropic.APITimeoutError):
         return "timeout_error"
-    if isinstance(exc, anthropic.APIConnectionError):
+    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
         return "connection_error"
     return type(exc).__name__
 
@@ -128,7 +129,8 @@ def retry_after(exc: BaseException) -> float | None:
 def is_retryable(exc: BaseException) -> bool:
     """429 with retry-after, 529, 5xx, connection drops and mid-stream overloads retry; 4xx
     (bad request, auth, permission, not found) and a spend-limit 429 (no retry-after) do not."""
-    if isinstance(exc, anthropic.APIConnectionError):
+    # A stream cut mid-way surfaces as the HTTP library's own error, not the SDK's.
+    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
         return True
     if not isinstance(exc, anthropic.APIStatusError):
         return False

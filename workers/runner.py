@@ -94,6 +94,8 @@ def failure(exc: Exception) -> tuple[str, dict[str, str] | None]:
         return "failed", {"type": "rate_limited", "message": str(exc)}
     if isinstance(exc, claude.anthropic.APIError):
         return "failed", claude.describe(exc)
+    if claude.is_retryable(exc):  # a connection error that outlasted the retries
+        return "failed", {"type": claude.error_type(exc), "message": str(exc)}
     if isinstance(exc, ValueError | KeyError):
         return "failed", {"type": "invalid_job", "message": str(exc)}
     # A bug must fail the job visibly, not loop it through leases.
