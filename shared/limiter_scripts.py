@@ -33,8 +33,8 @@ end
 # KEYS[2]: the model's in-flight set (member = call id, score = when to presume it dead).
 # ARGV: input tokens, output tokens (max_tokens), reserve share (kept back from this priority),
 # then configured rpm, itpm, otpm, max in flight (used only while the hash holds none), then
-# the call id, how long it may hold its slot, and 1 to probe while limits are unknown. Returns {1, 0, ''} admitted, or
-# {0, seconds to wait, reason}.
+# the call id, how long it may hold its slot, and 1 to probe while limits are unknown.
+# Returns {1, 0, ''} admitted, or {0, seconds to wait, reason}.
 ADMIT = _REFILL + """
 local sig = ARGV[4] .. '/' .. ARGV[5] .. '/' .. ARGV[6] .. '/' .. ARGV[7]
 if not s['configured'] or (s['source'] == 'settings' and s['config_sig'] ~= sig) then
