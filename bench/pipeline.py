@@ -26,6 +26,7 @@ import json
 import math
 import os
 import secrets
+import ssl
 import sys
 import time
 from collections import Counter
@@ -63,6 +64,8 @@ TTFT_SIM = {"ttft_ms": 200, "tokens_per_second": 200, "reply_tokens": 20}
 RELAY_TPS = 2000
 # A token frame as the worker stores and publishes it: the pub/sub baseline's message.
 FRAME = b'id: 42\nevent: token\ndata: {"text":" rainfall"}\n\n'
+# One TLS context for every client: building one per httpx client costs ~35 ms of CPU.
+SSL_CONTEXT = ssl.create_default_context()
 
 
 T = TypeVar("T")
@@ -324,24 +327,31 @@ async def submit_and_follow(http: httpx.AsyncClient, max_tokens: int) -> Submiss
 
 
 @contextlib.asynccontextmanager
-async def clients(
-    stack: Stack, connections: int
-) -> AsyncIterator[tuple[anthropic.AsyncAnthropic, httpx.AsyncClient]]:
-    """The direct SDK client (like the worker's) and the Sidecar HTTP client, both with room
-    for every stream at once."""
+async def sidecar_clients(url: str, count: int) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """One client (and so one connection) per user, as browsers would have. A shared client
+    does not scale here: httpcore's pool scans every connection on every request event, which
+    at 200 streams cost the bench ~5 CPU-s per round and made it the bottleneck."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(httpx.AsyncClient(
+                base_url=url, trust_env=False, timeout=httpx.Timeout(30, read=120),
+                transport=httpx.AsyncHTTPTransport(verify=SSL_CONTEXT),
+            ))
+            for _ in range(count)
+        ]
+
+
+@contextlib.asynccontextmanager
+async def direct_client(url: str, connections: int) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    """An SDK client built as the worker builds its own: one, with a connection per stream."""
     limits = type(anthropic.DEFAULT_CONNECTION_LIMITS)(
         max_connections=connections, max_keepalive_connections=connections
     )
-    direct = anthropic.AsyncAnthropic(
-        base_url=stack.sim.url, api_key="k", max_retries=0,
+    async with anthropic.AsyncAnthropic(
+        base_url=url, api_key="k", max_retries=0,
         http_client=anthropic.DefaultAsyncHttpxClient(limits=limits),
-    )
-    http = httpx.AsyncClient(
-        base_url=stack.api.url, timeout=httpx.Timeout(30, read=120),
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-    )
-    async with direct, http:
-        yield direct, http
+    ) as client:
+        yield client
 
 
 # --- section 2: time to first token ---------------------------------------------------------
@@ -370,15 +380,16 @@ class TtftSamples:
     failures: Counter[str] = field(default_factory=Counter)
 
 
-async def ttft_round(direct: anthropic.AsyncAnthropic, http: httpx.AsyncClient, streams: int,
-                     samples: TtftSamples) -> None:
-    """One burst of `streams` in each mode, all fired at once."""
+async def ttft_round(stack: Stack, streams: int, samples: TtftSamples) -> None:
+    """One burst of `streams` in each mode, all fired at once, on fresh connections."""
     tokens = TTFT_SIM["reply_tokens"]
-    firsts, failed = await settle(direct_ttft(direct, tokens) for _ in range(streams))
+    async with direct_client(stack.sim.url, streams) as direct:
+        firsts, failed = await settle(direct_ttft(direct, tokens) for _ in range(streams))
     samples.direct += firsts
     samples.failures.update({f"direct: {kind}": n for kind, n in failed.items()})
     await asyncio.sleep(SETTLE)
-    subs, failed = await settle(submit_and_follow(http, tokens) for _ in range(streams))
+    async with sidecar_clients(stack.api.url, streams) as users:
+        subs, failed = await settle(submit_and_follow(http, tokens) for http in users)
     samples.sidecar += subs
     samples.failures.update({f"sidecar: {kind}": n for kind, n in failed.items()})
     await asyncio.sleep(SETTLE)
@@ -417,14 +428,13 @@ def ttft_report(samples: TtftSamples) -> dict[str, Any]:
 
 async def measure_ttft(stack: Stack, plan: Plan) -> dict[str, Any]:
     stack.sim.configure(**TTFT_SIM)
-    async with clients(stack, plan.streams + 50) as (direct, http):
-        await ttft_round(direct, http, plan.streams, TtftSamples())  # warm pools and threads
-        single = TtftSamples()
-        for _ in range(plan.singles):
-            await ttft_round(direct, http, 1, single)
-        burst = TtftSamples()
-        for _ in range(plan.rounds):
-            await ttft_round(direct, http, plan.streams, burst)
+    await ttft_round(stack, plan.streams, TtftSamples())  # warm the worker's pool and threads
+    single = TtftSamples()
+    for _ in range(plan.singles):
+        await ttft_round(stack, 1, single)
+    burst = TtftSamples()
+    for _ in range(plan.rounds):
+        await ttft_round(stack, plan.streams, burst)
     return {"simulator": TTFT_SIM, "1_stream": ttft_report(single),
             f"{plan.streams}_streams": ttft_report(burst)}
 
@@ -516,35 +526,38 @@ def relay_figures(traces: Sequence[Trace], failures: Counter[str], start: float,
     }
 
 
-async def relay_live(stack: Stack, http: httpx.AsyncClient, plan: Plan) -> dict[str, Any]:
+async def relay_live(stack: Stack, plan: Plan) -> dict[str, Any]:
     """N jobs streaming fast, each followed by its own SSE client from its submission."""
-    meter = CpuMeter(stack.pids())
-    subs, failures = await settle(
-        submit_and_follow(http, plan.reply_tokens + 100) for _ in range(plan.clients)
-    )
-    cpu = meter.used()
+    async with sidecar_clients(stack.api.url, plan.clients) as users:
+        meter = CpuMeter(stack.pids())
+        subs, failures = await settle(
+            submit_and_follow(http, plan.reply_tokens + 100) for http in users
+        )
+        cpu = meter.used()
     traces = [s.trace for s in subs]
     start = min((t.first_token for t in traces), default=math.nan)
     figures = relay_figures(traces, failures, start, cpu)
     return {**figures, "job_ids": [t.job["id"] for t in traces if t.intact()]}
 
 
-async def relay_replay(stack: Stack, http: httpx.AsyncClient, job_ids: list[str]) -> dict[str, Any]:
+async def relay_replay(stack: Stack, job_ids: list[str]) -> dict[str, Any]:
     """The same, finished jobs read from the start by N clients at once."""
-    meter = CpuMeter(stack.pids())
-    start = time.time()
-    traces, failures = await settle(follow(http, job_id) for job_id in job_ids)
-    return relay_figures(traces, failures, start, meter.used())
+    async with sidecar_clients(stack.api.url, len(job_ids)) as users:
+        meter = CpuMeter(stack.pids())
+        start = time.time()
+        traces, failures = await settle(
+            follow(http, job_id) for http, job_id in zip(users, job_ids, strict=True)
+        )
+        return relay_figures(traces, failures, start, meter.used())
 
 
 async def measure_relay(stack: Stack, plan: Plan) -> dict[str, Any]:
     baseline = await pubsub_baseline(stack, plan)
     await asyncio.sleep(SETTLE)
     stack.sim.configure(ttft_ms=20, tokens_per_second=RELAY_TPS, reply_tokens=plan.reply_tokens)
-    async with clients(stack, plan.clients + 50) as (_, http):
-        live = await relay_live(stack, http, plan)
-        await asyncio.sleep(SETTLE)
-        replay = await relay_replay(stack, http, live.pop("job_ids"))
+    live = await relay_live(stack, plan)
+    await asyncio.sleep(SETTLE)
+    replay = await relay_replay(stack, live.pop("job_ids"))
     return {"pubsub_baseline": baseline, "live": live, "replay": replay,
             "simulator": {"tokens_per_second": RELAY_TPS, "reply_tokens": plan.reply_tokens}}
 

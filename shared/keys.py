@@ -67,3 +67,8 @@ def waiting(scope: str) -> str:
 def limit_scopes() -> str:
     """Set of limiter scopes in use, for /api/limits and /metrics."""
     return f"{PREFIX}:limit-scopes"
+
+
+def deferred() -> str:
+    """Sorted set of queued job ids handed back to wait for capacity, scored by when to retry."""
+    return f"{PREFIX}:deferred"

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     interactive_reserve: float = Field(0.2, ge=0.0, lt=1.0)
     queue_deadline_interactive_seconds: float = Field(120, gt=0)
     queue_deadline_batch_seconds: float = Field(43_200, gt=0)
+    defer_after_seconds: float = Field(2.0, ge=0)
     client_rpm: int = Field(120, ge=0)
     client_tpm: int = Field(200_000, ge=0)
 

@@ -25,6 +25,14 @@ class RateLimitDeadline(Exception):
     """No capacity came before the job's queue deadline."""
 
 
+class Defer(Exception):
+    """Capacity is far off: hand the job back for later rather than hold a worker slot."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"defer {seconds:.1f}s")
+        self.seconds = seconds
+
+
 @dataclass
 class Reservation:
     """What one call took from the buckets, to settle when its usage is known."""
@@ -41,8 +49,10 @@ def _deadline(record: Mapping[str, str], settings: Settings) -> float:
 
 
 async def reserve(limiter: Limiter, settings: Settings, record: Mapping[str, str],
-                  request: Mapping[str, Any], call_id: str) -> Reservation:
-    """Take capacity for one call, waiting as long as the queue deadline allows."""
+                  request: Mapping[str, Any], call_id: str,
+                  defer_after: float | None = None) -> Reservation:
+    """Take capacity for one call, waiting as long as the queue deadline allows — or, when the
+    wait exceeds `defer_after`, raise Defer so the worker slot serves someone else meanwhile."""
     model = record["model"]
     reservation = Reservation(model, call_id, estimate_input_tokens(request),
                               int(request["max_tokens"]))
@@ -62,6 +72,8 @@ async def reserve(limiter: Limiter, settings: Settings, record: Mapping[str, str
                 raise RateLimitDeadline(
                     f"no {admission.reason} capacity for {model} within the "
                     f"{record.get('priority', 'interactive')} queue's deadline")
+            if defer_after is not None and admission.wait > defer_after:
+                raise Defer(admission.wait)
             if not waiting:
                 waiting = True
                 await limiter.redis.zadd(keys.waiting(model), {call_id: deadline})

@@ -63,13 +63,16 @@ def _wait(ctx: Context) -> Any:
     return wait
 
 
+def call_id(job_id: str) -> str:
+    return f"{job_id}:{random.getrandbits(48):012x}"
+
+
 async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -> None:
     """One upstream call: capacity first, then the stream; the buckets are settled either way."""
-    reservation = None
-    if ctx.settings.limiter_enabled:
-        call_id = f"{job.id}:{state.count + 1}:{random.getrandbits(32):08x}"
+    reservation, job.reservation = job.reservation, None
+    if reservation is None and ctx.settings.limiter_enabled:
         reservation = await admission.reserve(ctx.limiter, ctx.settings, job.record,
-                                              job.request, call_id)
+                                              job.request, call_id(job.id))
     number = await ctx.store.begin_attempt(job.id, job.owner)
     state.completion = claude.Completion()
     try:
@@ -113,6 +116,7 @@ class Job:
     record: Record
     request: dict[str, Any]
     limiter: Limiter
+    reservation: admission.Reservation | None = None  # taken before the claim, for attempt 1
     pending: set[asyncio.Task[None]] = field(default_factory=set)
 
     def learn(self, headers: Mapping[str, str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anthropic
@@ -9,6 +10,10 @@ import anthropic
 from shared.jobstore import JobStore
 from shared.limiter import Limiter
 from shared.settings import Settings
+
+
+async def _no_defer(job_id: str, seconds: float) -> None:
+    raise RuntimeError("this context cannot defer jobs")
 
 
 class LostJob(Exception):
@@ -32,3 +37,4 @@ class Context:
     token_window: float = 0.01
     retry_base: float = 0.5
     retry_cap: float = 30.0
+    defer: Callable[[str, float], Awaitable[None]] = field(default=_no_defer)

@@ -14,9 +14,10 @@ from redis.exceptions import RedisError
 
 from shared import pricing
 from shared.jobstore import Record
+from shared.schemas import FINISHED
 from shared.settings import Settings
 from workers import admission, claude
-from workers.calls import Attempts, Job, build_request, call_with_retries
+from workers.calls import Attempts, Job, build_request, call_id, call_with_retries
 from workers.context import Cancelled, Context, LostJob
 
 log = logging.getLogger("sidecar.worker")
@@ -39,51 +40,80 @@ def _outcome(record: Record, state: Attempts, status: str, error: dict[str, str]
 
 async def run_job(ctx: Context, job_id: str) -> str:
     """Run a delivered job to its end; returns what happened (for logs and tests)."""
-    owner = f"{ctx.worker_name}:{random.getrandbits(48):012x}"
+    record = await ctx.store.get(job_id)
+    if record is None or record["status"] in FINISHED:
+        return "missing" if record is None else "finished"
+    job = Job(job_id, f"{ctx.worker_name}:{random.getrandbits(48):012x}", record, {},
+              ctx.limiter)
+    early: Exception | None = None
+    try:
+        job.request = build_request(record, ctx.settings)
+        if ctx.settings.limiter_enabled and record["status"] == "queued":
+            job.reservation = await _reserve_before_claim(ctx, job)
+    except admission.Defer as defer:
+        await ctx.defer(job_id, defer.seconds)
+        return "deferred"
+    except (admission.RateLimitDeadline, ValueError, KeyError) as exc:
+        early = exc
     settings = ctx.settings
     claim = await ctx.store.claim(
-        job_id, owner, settings.job_lease_seconds, settings.job_max_attempts
+        job_id, job.owner, settings.job_lease_seconds, settings.job_max_attempts
     )
+    if claim != "claimed":
+        await _release(ctx, job)
     if claim in ("missing", "finished", "busy"):
         return claim
-    record = await ctx.store.get(job_id)
-    assert record is not None
     state = Attempts()
     if claim == "cancel":
-        return await _finish(ctx, job_id, owner, record, state, "cancelled", None)
+        return await _finish(ctx, job, state, "cancelled", None)
     if claim == "exhausted":
         error = {"type": "worker_lost", "message": "the job's worker stopped too many times"}
-        return await _finish(ctx, job_id, owner, record, state, "failed", error)
-    return await _run_claimed(ctx, job_id, owner, record, state)
+        return await _finish(ctx, job, state, "failed", error)
+    if early is not None:
+        return await _finish(ctx, job, state, *failure(early))
+    return await _run_claimed(ctx, job, state)
 
 
-async def _run_claimed(ctx: Context, job_id: str, owner: str, record: Record,
-                       state: Attempts) -> str:
+async def _reserve_before_claim(ctx: Context, job: Job) -> admission.Reservation:
+    """Batch jobs facing a long wait go back to the queue instead of holding a slot."""
+    defer_after = ctx.settings.defer_after_seconds if job.record["priority"] == "batch" else None
+    return await admission.reserve(ctx.limiter, ctx.settings, job.record, job.request,
+                                   call_id(job.id), defer_after)
+
+
+async def _release(ctx: Context, job: Job) -> None:
+    if job.reservation is not None:
+        await admission.settle(ctx.limiter, job.reservation, {})
+        job.reservation = None
+
+
+async def _run_claimed(ctx: Context, job: Job, state: Attempts) -> str:
     started = time.monotonic()
-    log.info("job started", extra={"job_id": job_id, "type": record["type"],
+    record = job.record
+    log.info("job started", extra={"job_id": job.id, "type": record["type"],
                                    "model": record["model"], "worker": ctx.worker_name})
     try:
-        job = Job(job_id, owner, record, build_request(record, ctx.settings), ctx.limiter)
         await call_with_retries(ctx, job, state)
     except LostJob:
-        log.warning("job lost to another worker", extra={"job_id": job_id})
+        log.warning("job lost to another worker", extra={"job_id": job.id})
         return "lost"
     except asyncio.CancelledError:
-        if job_id not in ctx.cancel_requested:
+        if job.id not in ctx.cancel_requested:
             raise  # the worker is shutting down or lost the lease: leave the job to the lease
-        return await _finish(ctx, job_id, owner, record, state, "cancelled", None)
+        return await _finish(ctx, job, state, "cancelled", None)
     except RedisError:
         raise  # the store is away: the message goes back and the lease brings the job back
     except Exception as exc:
         status, error = failure(exc)
         if error and error["type"] == "internal_error":
-            log.exception("job crashed", extra={"job_id": job_id})
-        return await _finish(ctx, job_id, owner, record, state, status, error)
+            log.exception("job crashed", extra={"job_id": job.id})
+        return await _finish(ctx, job, state, status, error)
     finally:
-        ctx.cancel_requested.discard(job_id)
-        log.info("job ended", extra={"job_id": job_id, "attempts": state.count,
+        await _release(ctx, job)
+        ctx.cancel_requested.discard(job.id)
+        log.info("job ended", extra={"job_id": job.id, "attempts": state.count,
                                      "seconds": round(time.monotonic() - started, 3)})
-    return await _finish(ctx, job_id, owner, record, state, "succeeded", None)
+    return await _finish(ctx, job, state, "succeeded", None)
 
 
 def failure(exc: Exception) -> tuple[str, dict[str, str] | None]:
@@ -102,10 +132,10 @@ def failure(exc: Exception) -> tuple[str, dict[str, str] | None]:
     return "failed", {"type": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
 
 
-async def _finish(ctx: Context, job_id: str, owner: str, record: Record, state: Attempts,
-                  status: str, error: dict[str, str] | None) -> str:
-    fields = _outcome(record, state, status, error, ctx.settings)
-    fresh = await ctx.store.get(job_id) or record
+async def _finish(ctx: Context, job: Job, state: Attempts, status: str,
+                  error: dict[str, str] | None) -> str:
+    fields = _outcome(job.record, state, status, error, ctx.settings)
+    fresh = await ctx.store.get(job.id) or job.record
     fields["attempts"] = fresh.get("attempts", "0")
-    final = await ctx.store.finish(job_id, owner, fields)
+    final = await ctx.store.finish(job.id, job.owner, fields)
     return status if final is not None else "lost"

@@ -62,7 +62,13 @@ class Runtime:
         store = JobStore(self.redis, self.settings.job_ttl_seconds)
         client = claude.create_client(self.settings, self.settings.worker_concurrency + 10)
         return Context(settings=self.settings, store=store, client=client,
-                       worker_name=self.name, limiter=Limiter(self.redis, self.settings))
+                       worker_name=self.name, limiter=Limiter(self.redis, self.settings),
+                       defer=self.defer)
+
+    async def defer(self, job_id: str, seconds: float) -> None:
+        """Park a queued job in Redis until capacity is due; any worker's housekeeping sends it
+        back to its queue then (so a worker dying meanwhile loses nothing)."""
+        await self.redis.zadd(keys.deferred(), {job_id: time.time() + seconds})
 
     def run(self, job_id: str) -> str:
         """Run a job on the loop and wait for it (called from a Celery task thread)."""
@@ -103,11 +109,21 @@ class Runtime:
                     task.cancel()
 
     async def _reap(self) -> None:
-        """Give jobs whose worker died (its lease lapsed) to a live worker."""
+        """Give jobs whose worker died (its lease lapsed) to a live worker, and send deferred
+        jobs back to their queue when their capacity is due."""
+        every = min(self.settings.job_lease_seconds / 4, 0.5)
         while True:
-            await asyncio.sleep(self.settings.job_lease_seconds / 4)
+            await asyncio.sleep(every)
             with contextlib.suppress(Exception):
                 await self.reap_once()
+                await self.release_deferred()
+
+    async def release_deferred(self) -> None:
+        for raw in await self.redis.zrangebyscore(keys.deferred(), 0, time.time(), 0, 200):
+            job_id = as_str(raw) if isinstance(raw, bytes | str) else str(raw)
+            if await self.redis.zrem(keys.deferred(), job_id):  # one worker wins each job
+                record = await self.ctx.store.get(job_id) or {}
+                await asyncio.to_thread(self.requeue, job_id, record.get("priority", "batch"))
 
     async def reap_once(self) -> list[str]:
         due = await self.redis.zrangebyscore(keys.leases(), 0, time.time())
