@@ -151,3 +151,35 @@ def test_interactive_stays_fast_while_a_batch_waits(limited: Limited) -> None:
     still_waiting = r.zcard("sidecar:deferred") + r.llen("batch")
     assert still_waiting > 0  # the batch is still far from done
     assert max(waits) < 1.0, waits
+
+
+def test_client_keys_have_their_own_limits(limited: Limited) -> None:
+    api = start_api({**limited.env, "SIDECAR_API_KEYS": "farm-app,council-app",
+                     "CLIENT_RPM": "3"}, "keyed-api")
+    limited.procs.append(api)
+    body = {"type": "chat", "input": {"message": "hi"}, "max_tokens": 5}
+    assert httpx.post(api.url + "/api/jobs", json=body).status_code == 401
+    farm = {"Authorization": "Bearer farm-app"}
+    codes = [httpx.post(api.url + "/api/jobs", json=body, headers=farm).status_code
+             for _ in range(4)]
+    assert codes == [202, 202, 202, 429]
+    refused = httpx.post(api.url + "/api/jobs", json=body, headers=farm)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 20
+    assert refused.json()["error"]["type"] == "rate_limited"
+    council = httpx.post(api.url + "/api/jobs", json=body, headers={"X-API-Key": "council-app"})
+    assert council.status_code == 202
+    clients = httpx.get(api.url + "/api/limits", headers=farm).json()["clients"]
+    assert len(clients) == 2 and "farm-app" not in json.dumps(clients)
+
+
+def test_limits_are_visible_in_metrics(limited: Limited) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(limited.url + "/metrics").text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    key = ("sidecar_rate_limit", (("bucket", "otpm"), ("model", "claude-sonnet-5-5")))
+    assert samples[key] == SIM_LIMITS["otpm"]
+    assert ("sidecar_queue_depth", (("queue", "batch"),)) in samples
+    assert any(name == "sidecar_upstream_errors_total" for name, _ in samples)
