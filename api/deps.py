@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from api.hub import Hub
+from api.submission import Backend
 from shared.errors import Unauthorized
 from shared.jobstore import JobStore
 from shared.limiter import Limiter
@@ -42,6 +43,11 @@ def get_hub(request: Request) -> Hub:
     return hub
 
 
+def get_backend(request: Request) -> Backend:
+    backend: Backend = request.app.state.backend
+    return backend
+
+
 def get_celery(request: Request) -> Celery:
     celery: Celery = request.app.state.celery
     return celery
@@ -65,5 +71,6 @@ RedisDep = Annotated[Redis, Depends(get_redis)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
 LimiterDep = Annotated[Limiter, Depends(get_limiter)]
 HubDep = Annotated[Hub, Depends(get_hub)]
+BackendDep = Annotated[Backend, Depends(get_backend)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 ClientKeyDep = Annotated[str, Depends(client_key)]

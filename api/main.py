@@ -5,21 +5,25 @@ The API validates, records and enqueues; it never calls Claude and never imports
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from redis.asyncio import Redis
 
 from api import errors
 from api.hub import Hub
-from api.routes import health, jobs, limits, metrics
+from api.observe import Observe
+from api.routes import chat, health, jobs, limits, metrics
+from api.submission import Backend
+from shared.cache import ResponseCache
 from shared.celery_app import create_celery
 from shared.jobstore import JobStore
 from shared.limiter import Limiter
 from shared.logs import configure_logging
+from shared.redis import connect
 from shared.settings import Settings, get_settings
 
 VERSION = "0.1.0"
@@ -31,15 +35,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = Redis.from_url(settings.redis_url, max_connections=None)
+        redis = connect(settings.redis_url)
         app.state.redis = redis
         app.state.store = JobStore(redis, settings.job_ttl_seconds)
         app.state.limiter = Limiter(redis, settings)
+        app.state.backend = Backend(settings, redis, app.state.store, app.state.celery,
+                                    app.state.limiter,
+                                    ResponseCache(redis, settings.cache_ttl_seconds))
         app.state.hub = Hub(redis)
         await app.state.hub.start()
+        watcher = asyncio.create_task(health.watch_readiness(app))
         try:
             yield
         finally:
+            watcher.cancel()
             await app.state.hub.stop()
             await redis.aclose()
 
@@ -47,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Claude behind a job queue for the CKCIAS Community Resilience App.")
     app.state.settings = settings
     app.state.started = time.time()
+    app.state.readiness = {"redis": "unknown", "workers": 0}
     app.state.celery = create_celery(settings)
     if settings.enable_cors:
         app.add_middleware(
@@ -57,9 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "Last-Event-ID"],
             expose_headers=["Location", "Retry-After"],
         )
+    app.add_middleware(Observe)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(chat.router)
     app.include_router(limits.router)
     app.include_router(metrics.router)
     return app

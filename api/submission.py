@@ -1,5 +1,6 @@
 """Turning a validated job request into a stored, queued job — shared by every route that
-starts work (`/api/jobs`, `/api/chat`, batches)."""
+starts work (`/api/jobs`, `/api/chat`, batches). Identical cacheable requests are answered from
+the response cache, or follow the job already answering them (single-flight)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
+from redis.asyncio import Redis
 
 from api import quotas
 from api.body import parse
-from shared import jobtypes, models
+from shared import cache, jobtypes, metrics, models
+from shared.cache import ResponseCache
 from shared.celery_app import RUN_JOB
 from shared.errors import InvalidInput, ServiceUnavailable
 from shared.jobstore import JobStore, new_job_id, utcnow, view
@@ -21,9 +24,22 @@ from shared.settings import Settings
 
 
 @dataclass
+class Backend:
+    """Everything that starting a job touches; built once by the app factory."""
+
+    settings: Settings
+    redis: Redis
+    store: JobStore
+    celery: Celery
+    limiter: Limiter
+    cache: ResponseCache
+
+
+@dataclass
 class Submitted:
     job: dict[str, Any]
-    created: bool  # False when an idempotency key found an existing job
+    created: bool  # False when an idempotency key, the cache or a flight found an existing job
+    cached: dict[str, Any] | None = None  # the cached answer, on a cache hit
 
 
 def job_fields(request: JobRequest, settings: Settings, scope: str) -> dict[str, str]:
@@ -43,6 +59,8 @@ def job_fields(request: JobRequest, settings: Settings, scope: str) -> dict[str,
     if max_tokens > limit:
         raise InvalidInput(f"max_tokens: {max_tokens} exceeds {model}'s limit of {limit}",
                            field="max_tokens")
+    claude_request = {**job_type.build_request(data), "model": model, "max_tokens": max_tokens,
+                      "temperature": request.temperature}
     return {
         "id": new_job_id(request.idempotency_key, scope),
         "type": request.type,
@@ -52,25 +70,51 @@ def job_fields(request: JobRequest, settings: Settings, scope: str) -> dict[str,
         "input": data.model_dump_json(),
         "max_tokens": str(max_tokens),
         "temperature": "" if request.temperature is None else repr(request.temperature),
-        "cache": "1" if request.cache else "0",
+        "cache_key": cache.digest(claude_request),
         "batch_id": request.batch_id or "",
         "created_at": utcnow(),
         "attempts": "0",
     }
 
 
-async def submit(request: JobRequest, store: JobStore, celery: Celery, settings: Settings,
-                 limiter: Limiter, client: str = "") -> Submitted:
+def cacheable(request: JobRequest, settings: Settings) -> bool:
+    return request.cache and settings.redis_enabled and settings.cache_ttl_minutes > 0
+
+
+async def submit(request: JobRequest, backend: Backend, client: str = "") -> Submitted:
+    settings = backend.settings
     fields = job_fields(request, settings, client)
-    await quotas.charge(limiter, settings, client,
+    if not cacheable(request, settings):
+        fields["cache_key"] = ""
+    elif (found := await _from_cache(backend, fields["cache_key"], fields["id"])) is not None:
+        return found
+    await quotas.charge(backend.limiter, settings, client,
                         len(fields["input"]) // 4 + int(fields["max_tokens"]))
-    created = await store.create(fields)
-    record = await store.get(fields["id"])
+    created = await backend.store.create(fields)
+    record = await backend.store.get(fields["id"])
     if record is None:  # expired between the two calls: vanishingly rare, but never a 500
         raise ServiceUnavailable("job store is not keeping jobs; try again")
     if created:
-        await enqueue(celery, fields["id"], fields["priority"])
+        await metrics.count_submitted(backend.redis, fields["type"])
+        await enqueue(backend.celery, fields["id"], fields["priority"])
     return Submitted(view(record), created)
+
+
+async def _from_cache(backend: Backend, key: str, job_id: str) -> Submitted | None:
+    """A cached answer, or the job of an identical request in flight; None: we lead."""
+    hit = await backend.cache.get(key)
+    await metrics.count_cache(backend.redis, hit is not None)
+    if hit is not None:
+        record = await backend.store.get(hit["job_id"])
+        return Submitted(view(record) if record else {"id": hit["job_id"]}, False, hit)
+    leader = await backend.cache.lead(key, job_id)
+    if leader == job_id:
+        return None
+    record = await backend.store.get(leader)
+    if record is None:  # the leader's job expired: lead ourselves
+        await backend.cache.abandon(key)
+        return None
+    return Submitted(view(record), False)
 
 
 async def enqueue(celery: Celery, job_id: str, queue: str) -> None:

@@ -72,3 +72,13 @@ def limit_scopes() -> str:
 def deferred() -> str:
     """Sorted set of queued job ids handed back to wait for capacity, scored by when to retry."""
     return f"{PREFIX}:deferred"
+
+
+def flight(digest: str) -> str:
+    """The job id currently answering a request with this hash (single-flight)."""
+    return f"{PREFIX}:flight:{digest}"
+
+
+def metric(name: str) -> str:
+    """Hash of one service-wide figure (requests, jobs, tokens, cost, histograms)."""
+    return f"{PREFIX}:metrics:{name}"

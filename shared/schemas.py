@@ -79,3 +79,4 @@ class JobAccepted(BaseModel):
     type: str
     status: Status
     links: JobLinks
+    cached: bool = False

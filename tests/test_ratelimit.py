@@ -137,7 +137,7 @@ def test_a_job_that_cannot_get_capacity_fails_rate_limited(limited: Limited) -> 
 def test_interactive_stays_fast_while_a_batch_waits(limited: Limited) -> None:
     limited.sim.reset()
     body = {"type": "chat", "input": {"message": "nightly region"}, "max_tokens": 150,
-            "priority": "batch"}
+            "priority": "batch", "cache": False}
     for n in range(120):  # 18 000 output tokens reserved against a 3000 OTPM bucket
         httpx.post(limited.url + "/api/jobs", json={**body, "idempotency_key": f"b{n}"})
     time.sleep(1.0)
@@ -157,7 +157,7 @@ def test_client_keys_have_their_own_limits(limited: Limited) -> None:
     api = start_api({**limited.env, "SIDECAR_API_KEYS": "farm-app,council-app",
                      "CLIENT_RPM": "3"}, "keyed-api")
     limited.procs.append(api)
-    body = {"type": "chat", "input": {"message": "hi"}, "max_tokens": 5}
+    body = {"type": "chat", "input": {"message": "hi"}, "max_tokens": 5, "cache": False}
     assert httpx.post(api.url + "/api/jobs", json=body).status_code == 401
     farm = {"Authorization": "Bearer farm-app"}
     codes = [httpx.post(api.url + "/api/jobs", json=body, headers=farm).status_code

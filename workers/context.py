@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import anthropic
 
+from shared.cache import ResponseCache
 from shared.jobstore import JobStore
 from shared.limiter import Limiter
 from shared.settings import Settings
@@ -33,6 +34,7 @@ class Context:
     client: anthropic.AsyncAnthropic
     worker_name: str
     limiter: Limiter
+    cache: ResponseCache
     cancel_requested: set[str] = field(default_factory=set)
     token_window: float = 0.01
     retry_base: float = 0.5

@@ -12,7 +12,7 @@ import time
 
 from redis.exceptions import RedisError
 
-from shared import pricing
+from shared import metrics, pricing
 from shared.jobstore import Record
 from shared.schemas import FINISHED
 from shared.settings import Settings
@@ -138,4 +138,23 @@ async def _finish(ctx: Context, job: Job, state: Attempts, status: str,
     fresh = await ctx.store.get(job.id) or job.record
     fields["attempts"] = fresh.get("attempts", "0")
     final = await ctx.store.finish(job.id, job.owner, fields)
-    return status if final is not None else "lost"
+    if final is None:
+        return "lost"
+    await metrics.record_job(ctx.store.redis, final)
+    await _share_answer(ctx, job, final)
+    return status
+
+
+async def _share_answer(ctx: Context, job: Job, final: dict[str, object]) -> None:
+    """Cache a leader's answer for identical requests (or free the flight if it failed)."""
+    key = job.record.get("cache_key")
+    if not key:
+        return
+    if final["status"] != "succeeded":
+        await ctx.cache.abandon(key)
+        return
+    result = final["result"]
+    assert isinstance(result, dict)
+    await ctx.cache.put(key, {"text": result.get("text", ""), "model": final["model"],
+                              "usage": final["usage"], "cost_usd": final["cost_usd"],
+                              "job_id": final["id"]})

@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from redis.asyncio import Redis
-
 from shared import keys
+from shared.cache import ResponseCache
 from shared.jobstore import JobStore, as_str
 from shared.limiter import Limiter
+from shared.redis import connect
 from shared.settings import Settings
 from workers import claude
 from workers.context import Context
@@ -58,11 +58,12 @@ class Runtime:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     async def _setup(self) -> Context:
-        self.redis = Redis.from_url(self.settings.redis_url, max_connections=None)
+        self.redis = connect(self.settings.redis_url)
         store = JobStore(self.redis, self.settings.job_ttl_seconds)
         client = claude.create_client(self.settings, self.settings.worker_concurrency + 10)
         return Context(settings=self.settings, store=store, client=client,
                        worker_name=self.name, limiter=Limiter(self.redis, self.settings),
+                       cache=ResponseCache(self.redis, self.settings.cache_ttl_seconds),
                        defer=self.defer)
 
     async def defer(self, job_id: str, seconds: float) -> None:

@@ -10,15 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from api import sse
 from api.body import parse, read_object
-from api.deps import (
-    CeleryDep,
-    ClientKeyDep,
-    HubDep,
-    LimiterDep,
-    RedisDep,
-    SettingsDep,
-    StoreDep,
-)
+from api.deps import BackendDep, ClientKeyDep, HubDep, RedisDep, SettingsDep, StoreDep
 from api.submission import submit
 from shared import keys
 from shared.errors import InvalidInput, JobNotFound
@@ -40,14 +32,12 @@ async def load(store: JobStore, job_id: str) -> dict[str, Any]:
 
 @router.post("", status_code=202, response_model=JobAccepted, openapi_extra=JOB_BODY,
              responses={200: {"model": JobAccepted, "description": "idempotent repeat"}})
-async def create_job(request: Request, store: StoreDep, celery: CeleryDep,
-                     settings: SettingsDep, limiter: LimiterDep,
-                     client: ClientKeyDep) -> JSONResponse:
-    body = parse(JobRequest, await read_object(request, settings.max_body_bytes))
-    submitted = await submit(body, store, celery, settings, limiter, client)
+async def create_job(request: Request, backend: BackendDep, client: ClientKeyDep) -> JSONResponse:
+    body = parse(JobRequest, await read_object(request, backend.settings.max_body_bytes))
+    submitted = await submit(body, backend, client)
     job = submitted.job
     accepted = {"id": job["id"], "type": job["type"], "status": job["status"],
-                "links": job["links"]}
+                "links": job["links"], "cached": submitted.cached is not None}
     return JSONResponse(accepted, status_code=202 if submitted.created else 200,
                         headers={"Location": job["links"]["self"]})
 

@@ -1,0 +1,53 @@
+"""Counting and logging every request: one JSON log line and one service-wide counter
+(endpoint template and status) per answer, off the response's critical path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import metrics
+
+log = logging.getLogger("sidecar.api.access")
+
+
+class Observe:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def send_and_count(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self._count(scope, message["status"], started)
+            await send(message)
+
+        await self.app(scope, receive, send_and_count)
+
+    def _count(self, scope: Scope, status: int, started: float) -> None:
+        route: Any = scope.get("route")
+        endpoint = getattr(route, "path", None) or "unmatched"
+        log.info("request", extra={"method": scope["method"], "endpoint": endpoint,
+                                   "status": status,
+                                   "ms": round((time.perf_counter() - started) * 1000, 2)})
+        redis = getattr(scope["app"].state, "redis", None)
+        if redis is None:
+            return
+        task = asyncio.create_task(_count(redis, endpoint, status))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+
+async def _count(redis: Any, endpoint: str, status: int) -> None:
+    with contextlib.suppress(Exception):  # figures must never break an answer
+        await metrics.count_request(redis, endpoint, status)
