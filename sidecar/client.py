@@ -50,6 +50,7 @@ class StreamChunk:
     content: str
     is_final: bool = False
     usage: dict[str, int] | None = None
+    reset: bool = False  # (queue path) an attempt failed mid-stream: drop the text so far
 
 
 class SidecarClient:

@@ -1,5 +1,6 @@
 """`JobsClient` and `AsyncJobsClient`: the job API over HTTP — submit, get, follow a job's
-events (resuming by itself with Last-Event-ID after a dropped connection), cancel, wait."""
+events (resuming by itself with Last-Event-ID after a dropped connection), cancel, wait — and
+the same `chat` / `chat_stream` as `SidecarClient`, through the queue."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from sidecar.client import StreamChunk
 from sidecar.errors import JobFailed, SidecarError, from_response
 from sidecar.sse import Event, aparse_lines, parse_lines
 
@@ -41,6 +43,32 @@ def _check(response: httpx.Response) -> Any:
 def job_body(job_type: str, job_input: dict[str, Any], **options: Any) -> dict[str, Any]:
     return {"type": job_type, "input": job_input,
             **{k: v for k, v in options.items() if v is not None}}
+
+
+def chat_input(message: str, system: str | None,
+               history: list[dict[str, str]] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"message": message}
+    if system is not None:
+        body["system"] = system
+    if history:
+        body["history"] = history
+    return body
+
+
+def answer_text(job: dict[str, Any]) -> str:
+    return str((job.get("result") or {}).get("text", ""))
+
+
+def as_chunk(event: Event) -> StreamChunk | None:
+    """A job event as the seed's StreamChunk (status events carry no text)."""
+    if event.event == "token":
+        return StreamChunk(event.data["text"])
+    if event.event == "reset":
+        return StreamChunk("", reset=True)
+    if event.event == "done":
+        raise_for_job(event.data)
+        return StreamChunk("", is_final=True, usage=event.data.get("usage"))
+    return None
 
 
 def _final(event: Event) -> dict[str, Any]:
@@ -80,8 +108,28 @@ class JobsClient:
             self.http.post("/api/jobs", json=job_body(job_type, job_input or {}, **options)))
         return result
 
-    def chat(self, message: str, **options: Any) -> dict[str, Any]:
-        return self.submit("chat", {"message": message}, **options)
+    def submit_chat(self, message: str, system: str | None = None,
+                    history: list[dict[str, str]] | None = None, **options: Any) -> dict[str, Any]:
+        """Queue a chat job; returns the accepted job (follow it with `events`)."""
+        return self.submit("chat", chat_input(message, system, history), **options)
+
+    def chat(self, message: str, system: str | None = None,
+             history: list[dict[str, str]] | None = None, **options: Any) -> str:
+        """The answer, as `SidecarClient.chat` gives it — through the queue, so the service's
+        limiter, retries, cache and accounting apply."""
+        job = self.submit_chat(message, system, history, **options)
+        return answer_text(self.wait(job["id"]))
+
+    def chat_stream(self, message: str, system: str | None = None,
+                    history: list[dict[str, str]] | None = None,
+                    **options: Any) -> Iterator[StreamChunk]:
+        """Text chunks as they stream, then a final chunk with the usage. A chunk with
+        `reset=True` means a retry began: drop the text received so far."""
+        job = self.submit_chat(message, system, history, **options)
+        for event in self.events(job["id"]):
+            chunk = as_chunk(event)
+            if chunk is not None:
+                yield chunk
 
     def get(self, job_id: str) -> dict[str, Any]:
         result: dict[str, Any] = _check(self.http.get(f"/api/jobs/{job_id}"))
@@ -145,8 +193,24 @@ class AsyncJobsClient:
         result: dict[str, Any] = _check(response)
         return result
 
-    async def chat(self, message: str, **options: Any) -> dict[str, Any]:
-        return await self.submit("chat", {"message": message}, **options)
+    async def submit_chat(self, message: str, system: str | None = None,
+                          history: list[dict[str, str]] | None = None,
+                          **options: Any) -> dict[str, Any]:
+        return await self.submit("chat", chat_input(message, system, history), **options)
+
+    async def chat(self, message: str, system: str | None = None,
+                   history: list[dict[str, str]] | None = None, **options: Any) -> str:
+        job = await self.submit_chat(message, system, history, **options)
+        return answer_text(await self.wait(job["id"]))
+
+    async def chat_stream(self, message: str, system: str | None = None,
+                          history: list[dict[str, str]] | None = None,
+                          **options: Any) -> AsyncIterator[StreamChunk]:
+        job = await self.submit_chat(message, system, history, **options)
+        async for event in self.events(job["id"]):
+            chunk = as_chunk(event)
+            if chunk is not None:
+                yield chunk
 
     async def get(self, job_id: str) -> dict[str, Any]:
         result: dict[str, Any] = _check(await self.http.get(f"/api/jobs/{job_id}"))

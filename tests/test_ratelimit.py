@@ -66,7 +66,7 @@ def _run_all(url: str, count: int, **options: Any) -> list[dict[str, Any]]:
     async def run() -> list[dict[str, Any]]:
         async with AsyncJobsClient(url, timeout=60) as client:
             accepted = await asyncio.gather(*[
-                client.chat(f"Dry spell question {n}", **options) for n in range(count)])
+                client.submit_chat(f"Dry spell question {n}", **options) for n in range(count)])
             return list(await asyncio.gather(*[client.wait(a["id"]) for a in accepted]))
 
     return asyncio.run(run())
