@@ -212,7 +212,10 @@ class CpuMeter:
 
 
 def job_body(max_tokens: int) -> dict[str, Any]:
-    return {"type": "chat", "input": {"message": PROMPT}, "max_tokens": max_tokens,
+    """A chat job with a message of its own: identical requests would be answered from
+    Sidecar's response cache, or follow the one job already answering them."""
+    message = f"{PROMPT} (request {secrets.token_hex(6)})"
+    return {"type": "chat", "input": {"message": message}, "max_tokens": max_tokens,
             "priority": "interactive"}
 
 
@@ -235,14 +238,16 @@ def follow_sync(http: httpx.Client, job_id: str) -> dict[str, Any]:
     raise RuntimeError(f"the stream of job {job_id} ended without `done`")
 
 
-def sidecar_start(http: httpx.Client) -> float:
-    """POST a job, follow it to its end; seconds from just before the POST to `started_at`."""
+def sidecar_start(http: httpx.Client) -> tuple[float, float]:
+    """POST a job and follow it to its end; seconds from just before the POST to the job's
+    `started_at`, and to the POST's answer."""
     sent = time.time()
     response = http.post("/api/jobs", json=job_body(2))
     response.raise_for_status()
+    accepted = time.time()
     job = follow_sync(http, response.json()["id"])
     # `started_at` is truncated to whole milliseconds: half a millisecond makes it unbiased.
-    return iso_seconds(job["started_at"]) + 0.0005 - sent
+    return iso_seconds(job["started_at"]) + 0.0005 - sent, accepted - sent
 
 
 def measure_submit(stack: Stack, plan: Plan) -> dict[str, Any]:
@@ -251,7 +256,7 @@ def measure_submit(stack: Stack, plan: Plan) -> dict[str, Any]:
     sender = create_celery(load_settings(redis_url=stack.redis.url))
     store = redis.Redis.from_url(stack.redis.url)
     bare: list[float] = []
-    ours: list[float] = []
+    ours: list[tuple[float, float]] = []
     try:
         with httpx.Client(base_url=stack.api.url, timeout=30) as http:
             for index in range(WARMUP + plan.sequential):
@@ -262,8 +267,9 @@ def measure_submit(stack: Stack, plan: Plan) -> dict[str, Any]:
     finally:
         sender.close()
         store.close()
-    base, side = spread(bare), spread(ours)
+    base, side = spread(bare), spread([started for started, _ in ours])
     return {"bare_celery": base, "sidecar": side,
+            "sidecar_post_roundtrip": spread([answered for _, answered in ours]),
             "ratio_p50": round(side["p50_ms"] / base["p50_ms"], 2),
             "ratio_p99": round(side["p99_ms"] / base["p99_ms"], 2)}
 
@@ -296,8 +302,22 @@ class Trace:
 
     def intact(self) -> bool:
         """The job succeeded and the client holds exactly its text."""
+        return not self.defect()
+
+    def defect(self) -> str:
+        """What went wrong for this client ('' when nothing did)."""
+        status = self.job.get("status")
+        if status != "succeeded":
+            return f"job {status}: {(self.job.get('error') or {}).get('type')}"
         result = self.job.get("result") or {}
-        return self.job.get("status") == "succeeded" and "".join(self.text) == result.get("text")
+        return "" if "".join(self.text) == result.get("text") else "text differs from result"
+
+
+def defects(traces: Iterable[Trace], failures: Counter[str]) -> dict[str, int]:
+    """Streams that failed outright or ended with a failed job or a different text, by kind."""
+    found = Counter(t.defect() for t in traces)
+    del found[""]
+    return dict(found + failures)
 
 
 async def follow(http: httpx.AsyncClient, job_id: str) -> Trace:
@@ -377,21 +397,29 @@ async def direct_ttft(client: anthropic.AsyncAnthropic, max_tokens: int) -> floa
 class TtftSamples:
     direct: list[float] = field(default_factory=list)
     sidecar: list[Submission] = field(default_factory=list)
-    failures: Counter[str] = field(default_factory=Counter)
+    direct_failures: Counter[str] = field(default_factory=Counter)
+    sidecar_failures: Counter[str] = field(default_factory=Counter)
+    cpu: dict[str, Counter[str]] = field(
+        default_factory=lambda: {"direct": Counter(), "sidecar": Counter()}
+    )
 
 
 async def ttft_round(stack: Stack, streams: int, samples: TtftSamples) -> None:
     """One burst of `streams` in each mode, all fired at once, on fresh connections."""
     tokens = TTFT_SIM["reply_tokens"]
     async with direct_client(stack.sim.url, streams) as direct:
+        meter = CpuMeter(stack.pids())
         firsts, failed = await settle(direct_ttft(direct, tokens) for _ in range(streams))
+        samples.cpu["direct"].update(meter.used())
     samples.direct += firsts
-    samples.failures.update({f"direct: {kind}": n for kind, n in failed.items()})
+    samples.direct_failures.update(failed)
     await asyncio.sleep(SETTLE)
     async with sidecar_clients(stack.api.url, streams) as users:
+        meter = CpuMeter(stack.pids())
         subs, failed = await settle(submit_and_follow(http, tokens) for http in users)
+        samples.cpu["sidecar"].update(meter.used())
     samples.sidecar += subs
-    samples.failures.update({f"sidecar: {kind}": n for kind, n in failed.items()})
+    samples.sidecar_failures.update(failed)
     await asyncio.sleep(SETTLE)
 
 
@@ -403,7 +431,7 @@ def ttft_breakdown(subs: Sequence[Submission]) -> dict[str, dict[str, float]]:
     for sub in subs:
         job = sub.trace.job
         if not (job.get("started_at") and job.get("first_token_at")):
-            continue  # the job failed: counted in `streams_not_intact`
+            continue  # the job failed: counted in `defects`
         started, first = iso_seconds(job["started_at"]), iso_seconds(job["first_token_at"])
         parts["post_roundtrip"].append(sub.accepted - sub.sent)
         parts["sent_to_started_at"].append(started - sub.sent)
@@ -421,8 +449,10 @@ def ttft_report(samples: TtftSamples) -> dict[str, Any]:
         "added_p50_ms": round(sidecar["p50_ms"] - direct["p50_ms"], 2),
         "added_p99_ms": round(sidecar["p99_ms"] - direct["p99_ms"], 2),
         "sidecar_breakdown": ttft_breakdown(samples.sidecar),
-        "streams_not_intact": sum(not s.trace.intact() for s in samples.sidecar),
-        "failed_streams": dict(samples.failures),
+        "direct_failures": dict(samples.direct_failures),
+        "defects": defects((s.trace for s in samples.sidecar), samples.sidecar_failures),
+        "cpu_s": {mode: {name: round(sec, 2) for name, sec in used.items()}
+                  for mode, used in samples.cpu.items()},
     }
 
 
@@ -514,13 +544,16 @@ def relay_figures(traces: Sequence[Trace], failures: Counter[str], start: float,
     events = sum(t.token_events for t in traces)
     seconds = max((t.done for t in traces), default=math.nan) - start
     server_cpu = sum(v for name, v in cpu.items() if name != "bench client")
+    firsts = [t.first_token for t in traces]
     return {
         "clients": len(traces) + failures.total(), "tokens": tokens, "token_events": events,
         "seconds": round(seconds, 3),
+        "first_tokens_spread_over_s": round(max(firsts, default=0) - min(firsts, default=0), 3),
+        "stream_first_token_to_done": spread([t.done - t.first_token for t in traces]),
         "tokens_per_s": round(tokens / seconds) if tokens else 0,
         "token_events_per_s": round(events / seconds) if events else 0,
         "streams_lost_or_mismatched": sum(not t.intact() for t in traces) + failures.total(),
-        "failed_streams": dict(failures),
+        "defects": defects(traces, failures),
         "cpu_s": cpu,
         "server_cpu_us_per_token": round(1e6 * server_cpu / tokens, 2) if tokens else math.nan,
     }
@@ -586,16 +619,20 @@ def submit_rows(figures: dict[str, Any]) -> list[Row]:
          f"{figures['ratio_p50']:.2f}x", "≤ 1.5x", verdict(figures["ratio_p50"] <= 1.5)),
         ("1. submit→start p99 (ms)", f"{base['p99_ms']:.2f}", f"{side['p99_ms']:.2f}",
          f"{figures['ratio_p99']:.2f}x", "", ""),
+        ("1. of which POST answered p50 (ms)", "",
+         f"{figures['sidecar_post_roundtrip']['p50_ms']:.2f}", "", "", ""),
     ]
 
 
 def ttft_rows(name: str, figures: dict[str, Any], targeted: bool) -> list[Row]:
     rows: list[Row] = []
+    failed = sum(figures["defects"].values())
+    note = f" ({failed} of {failed + figures['sidecar']['n']} failed)" if failed else ""
     for q, limit in (("p50", 5.0), ("p99", 20.0)):
         added = figures[f"added_{q}_ms"]
         rows.append((
             f"2. TTFT {name} {q} (ms)", f"{figures['direct'][f'{q}_ms']:.1f}",
-            f"{figures['sidecar'][f'{q}_ms']:.1f}", f"+{added:.1f} ms",
+            f"{figures['sidecar'][f'{q}_ms']:.1f}{note}", f"+{added:.1f} ms",
             f"≤ +{limit:.0f} ms" if targeted else "",
             verdict(added <= limit) if targeted else "",
         ))
@@ -650,7 +687,8 @@ def legend(results: dict[str, Any]) -> str:
     return (
         f"baselines: 1 = no-op task, same Celery config, send→start; 2 = anthropic SDK "
         f"straight to the simulator (ttft {TTFT_SIM['ttft_ms']} ms), call→first text_delta; "
-        f"3 = raw redis.asyncio pub/sub, {config['clients']} subscribers on one connection each.\n"
+        f"3 = raw redis.asyncio pub/sub, {config['clients']} subscribers, each on its own "
+        f"connection.\n"
         f"tokens = jobs' usage.output_tokens; live window = first token → last done, replay = "
         f"start → last done; CPU over each whole round.\n"
         f"samples: {config['sequential']} sequential submissions, {config['singles']} single "

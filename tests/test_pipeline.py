@@ -103,7 +103,8 @@ def test_hundred_concurrent_jobs(stack: Stack) -> None:
     async def run() -> list[dict[str, object]]:
         async with AsyncJobsClient(stack.url) as client:
             accepted = await asyncio.gather(*[
-                client.submit_chat(f"Region {i}: soil moisture?", max_tokens=20) for i in range(100)])
+                client.submit_chat(f"Region {i}: soil moisture?", max_tokens=20)
+                for i in range(100)])
             return await asyncio.gather(*[client.wait(a["id"]) for a in accepted])
 
     finals = asyncio.run(run())
