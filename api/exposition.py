@@ -60,12 +60,12 @@ async def job_families(redis: Redis) -> list[Metric]:
     for model, value in (await metrics.read(redis, "cost")).items():
         cost.add_metric([model], float(value))
     cache = await metrics.read(redis, "cache")
+    misses = float(cache.get("misses", 0))
+    hits = max(0.0, float(cache.get("lookups", 0)) - misses)
     return [
         jobs, tokens, cost,
-        CounterMetricFamily("sidecar_cache_hits", "Response cache hits",
-                            value=float(cache.get("hits", 0))),
-        CounterMetricFamily("sidecar_cache_misses", "Response cache misses",
-                            value=float(cache.get("misses", 0))),
+        CounterMetricFamily("sidecar_cache_hits", "Response cache hits", value=hits),
+        CounterMetricFamily("sidecar_cache_misses", "Response cache misses", value=misses),
         await _histogram(redis, "ttft", "sidecar_time_to_first_token_seconds",
                          "From submission to the first token"),
         await _histogram(redis, "duration", "sidecar_job_duration_seconds",

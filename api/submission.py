@@ -39,7 +39,8 @@ class Backend:
 class Submitted:
     job: dict[str, Any]
     created: bool  # False when an idempotency key, the cache or a flight found an existing job
-    cached: dict[str, Any] | None = None  # the cached answer, on a cache hit
+    cached: dict[str, Any] | None = None  # the cached answer, on a cache hit (then `job` holds
+    # only the id of the job that produced it)
 
 
 def job_fields(request: JobRequest, settings: Settings, scope: str) -> dict[str, str]:
@@ -103,10 +104,9 @@ async def submit(request: JobRequest, backend: Backend, client: str = "") -> Sub
 async def _from_cache(backend: Backend, key: str, job_id: str) -> Submitted | None:
     """A cached answer, or the job of an identical request in flight; None: we lead."""
     hit = await backend.cache.get(key)
-    await metrics.count_cache(backend.redis, hit is not None)
     if hit is not None:
-        record = await backend.store.get(hit["job_id"])
-        return Submitted(view(record) if record else {"id": hit["job_id"]}, False, hit)
+        return Submitted({"id": hit["job_id"]}, False, hit)
+    await metrics.count_cache_miss(backend.redis)
     leader = await backend.cache.lead(key, job_id)
     if leader == job_id:
         return None

@@ -30,7 +30,12 @@ class ResponseCache:
         self.ttl = ttl_seconds
 
     async def get(self, key: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(keys.response_cache(key))
+        """The cached answer. Lookups are counted in the same round trip; misses are counted
+        by the caller on the slow path, so a hit costs one round trip (hits = lookups - misses)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.response_cache(key))
+            pipe.hincrby(keys.metric("cache"), "lookups", 1)
+            raw, _ = await pipe.execute()
         if raw is None:
             return None
         entry: dict[str, Any] = json.loads(raw)

@@ -41,8 +41,9 @@ async def count_request(redis: Redis, endpoint: str, status: int) -> None:
     await redis.hincrby(keys.metric("requests"), f"{endpoint} {status}", 1)
 
 
-async def count_cache(redis: Redis, hit: bool) -> None:
-    await redis.hincrby(keys.metric("cache"), "hits" if hit else "misses", 1)
+async def count_cache_miss(redis: Redis) -> None:
+    """Misses only: lookups are counted by the cache itself, and hits = lookups - misses."""
+    await redis.hincrby(keys.metric("cache"), "misses", 1)
 
 
 async def count_submitted(redis: Redis, job_type: str) -> None:

@@ -43,6 +43,7 @@ def test_chat_answers_like_the_seed(stack: Stack) -> None:
 
 
 def test_chat_cache_hit_miss_and_opt_out(sim_clean: Stack) -> None:
+    before = _metrics(sim_clean.url)
     body = {"message": _unique(), "max_tokens": 20}
     first = httpx.post(sim_clean.url + "/api/chat", json=body, timeout=30).json()
     second = httpx.post(sim_clean.url + "/api/chat", json=body, timeout=30).json()
@@ -58,6 +59,10 @@ def test_chat_cache_hit_miss_and_opt_out(sim_clean: Stack) -> None:
     assert opted_out["cached"] is False and opted_out["job_id"] != first["job_id"]
     calls = sim_clean.sim("GET", "/_sim/stats")["requests"]["/v1/messages"]["200"]
     assert calls == 3
+    after = _metrics(sim_clean.url)
+    hits, misses = ("sidecar_cache_hits_total", ()), ("sidecar_cache_misses_total", ())
+    assert after[hits] == before.get(hits, 0) + 1
+    assert after[misses] == before.get(misses, 0) + 2
 
 
 def test_cache_expires(stack: Stack) -> None:

@@ -35,7 +35,8 @@ async def load(store: JobStore, job_id: str) -> dict[str, Any]:
 async def create_job(request: Request, backend: BackendDep, client: ClientKeyDep) -> JSONResponse:
     body = parse(JobRequest, await read_object(request, backend.settings.max_body_bytes))
     submitted = await submit(body, backend, client)
-    job = submitted.job
+    job = submitted.job if submitted.cached is None else await load(backend.store,
+                                                                   submitted.job["id"])
     accepted = {"id": job["id"], "type": job["type"], "status": job["status"],
                 "links": job["links"], "cached": submitted.cached is not None}
     return JSONResponse(accepted, status_code=202 if submitted.created else 200,
