@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +15,13 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from shared import jobtypes
 from shared.jobstore import Record
+from shared.jobtypes import InvalidModelOutput
 from shared.limiter import Limiter
 from shared.settings import Settings
 from workers import admission, claude
 from workers.coalesce import Coalescer
 from workers.context import Cancelled, Context, LostJob
+from workers.fieldstream import FieldStreamer
 
 
 @dataclass
@@ -29,6 +31,8 @@ class Attempts:
     completion: claude.Completion = field(default_factory=claude.Completion)
     usage: dict[str, int] = field(default_factory=dict)
     count: int = 0
+    result: dict[str, Any] | None = None
+    invalid_outputs: int = 0
 
     def settle(self) -> None:
         """Add the last call's usage to the total (every attempt is billed)."""
@@ -80,7 +84,8 @@ async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -
             raise LostJob(job.id)
         state.count = number
         await claude.stream_once(ctx.client, job.request, coalescer.add, state.completion,
-                                 on_headers=job.learn)
+                                 on_headers=job.learn, on_json=_field_tokens(job, coalescer))
+        state.result = _read(job, state)
     except anthropic.APIStatusError as exc:
         await _note_upstream_error(ctx, job, exc)
         raise
@@ -91,6 +96,28 @@ async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -
             await admission.settle(ctx.limiter, reservation, state.completion.usage)
     if coalescer.refused:
         raise Cancelled(job.id) if coalescer.refused == -2 else LostJob(job.id)
+
+
+def _field_tokens(job: Job, coalescer: Coalescer) -> Callable[[str], None] | None:
+    """For a tool-call answer, stream the job type's chosen field (the summary) as tokens."""
+    name = job.job_type.streamed_field
+    if name is None:
+        return None
+    streamer = FieldStreamer(name)
+
+    def feed(partial: str) -> None:
+        if text := streamer.feed(partial):
+            coalescer.add(text)
+
+    return feed
+
+
+def _read(job: Job, state: Attempts) -> dict[str, Any]:
+    try:
+        return job.job_type.read_result(state.completion.full_text, state.completion.tool_inputs)
+    except InvalidModelOutput:
+        state.invalid_outputs += 1
+        raise
 
 
 async def _note_upstream_error(ctx: Context, job: Job, exc: anthropic.APIStatusError) -> None:
@@ -117,6 +144,13 @@ class Job:
     request: dict[str, Any]
     limiter: Limiter
     reservation: admission.Reservation | None = None  # taken before the claim, for attempt 1
+
+    @property
+    def job_type(self) -> jobtypes.JobType:
+        found = jobtypes.get(self.record["type"])
+        if found is None:
+            raise ValueError(f"unknown job type {self.record['type']!r}")
+        return found
     pending: set[asyncio.Task[None]] = field(default_factory=set)
 
     def learn(self, headers: Mapping[str, str]) -> None:
@@ -136,9 +170,20 @@ async def call_with_retries(ctx: Context, job: Job, state: Attempts) -> None:
     retrying = AsyncRetrying(
         stop=stop_after_attempt(ctx.settings.max_retries + 1),
         wait=_wait(ctx),
-        retry=retry_if_exception(claude.is_retryable),
+        retry=retry_if_exception(_retryable(state)),
         reraise=True,
     )
     async for attempt in retrying:
         with attempt:
             await _call(ctx, job, state, coalescer)
+
+
+def _retryable(state: Attempts) -> Callable[[BaseException], bool]:
+    """Upstream trouble retries with backoff; an answer of the wrong shape is asked once more."""
+
+    def check(exc: BaseException) -> bool:
+        if isinstance(exc, InvalidModelOutput):
+            return state.invalid_outputs < 2
+        return claude.is_retryable(exc)
+
+    return check

@@ -61,6 +61,7 @@ async def stream_once(
     on_text: Callable[[str], None],
     completion: Completion,
     on_headers: Callable[[Mapping[str, str]], None] | None = None,
+    on_json: Callable[[str], None] | None = None,
 ) -> Completion:
     """One upstream call, filling `completion` as events arrive (so a cut-short call still
     tells what it streamed and used)."""
@@ -78,6 +79,8 @@ async def stream_once(
                     on_text(delta.text)
                 elif delta.type == "input_json_delta" and tool_name is not None:
                     completion.tool_inputs[tool_name] += delta.partial_json
+                    if on_json is not None:
+                        on_json(delta.partial_json)
             elif kind == "content_block_start" and event.content_block.type == "tool_use":
                 tool_name = event.content_block.name
                 completion.tool_inputs[tool_name] = ""

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from shared import metrics, pricing
 from shared.jobstore import Record
+from shared.jobtypes import InvalidModelOutput
 from shared.schemas import FINISHED
 from shared.settings import Settings
 from workers import admission, claude
@@ -28,11 +29,12 @@ def _outcome(record: Record, state: Attempts, status: str, error: dict[str, str]
     usage = state.usage or {"input_tokens": 0, "output_tokens": 0}
     cost = pricing.cost_usd(record["model"], usage, overrides=settings.model_prices)
     text = "".join(state.completion.text)
+    result = state.result if status == "succeeded" and state.result else {"text": text}
     fields = {
         "status": status,
         "usage": json.dumps(usage),
         "cost_usd": repr(cost),
-        "result": json.dumps({"text": text}) if status != "failed" or text else "",
+        "result": json.dumps(result) if status != "failed" or text else "",
         "error": json.dumps(error) if error else "",
     }
     return fields
@@ -120,6 +122,8 @@ def failure(exc: Exception) -> tuple[str, dict[str, str] | None]:
     """The status and error a job ends with when its run raised `exc`."""
     if isinstance(exc, Cancelled):
         return "cancelled", None
+    if isinstance(exc, InvalidModelOutput):
+        return "failed", {"type": "invalid_model_output", "message": str(exc)}
     if isinstance(exc, admission.RateLimitDeadline):
         return "failed", {"type": "rate_limited", "message": str(exc)}
     if isinstance(exc, claude.anthropic.APIError):

@@ -4,9 +4,12 @@ how to ask Claude, and how to read the answer. Adding a type is adding a module 
 
 from __future__ import annotations
 
-from shared.jobtypes.base import JobType, get, names, register
+from shared.jobtypes.assistant import ASSISTANT, FORECAST
+from shared.jobtypes.base import InvalidModelOutput, JobType, get, names, register
 from shared.jobtypes.chat import CHAT
+from shared.jobtypes.drought import DROUGHT
 
-register(CHAT)
+for _job_type in (CHAT, DROUGHT, ASSISTANT, FORECAST):
+    register(_job_type)
 
-__all__ = ["JobType", "get", "names", "register"]
+__all__ = ["InvalidModelOutput", "JobType", "get", "names", "register"]
