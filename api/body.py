@@ -4,15 +4,11 @@ chunked upload cannot get around Content-Length) and a clear error for each way 
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
 
-from api.errors import field_path
-from shared.errors import InvalidInput, MalformedBody, PayloadTooLarge
-
-M = TypeVar("M", bound=BaseModel)
+from shared.errors import MalformedBody, PayloadTooLarge
 
 
 async def read_object(request: Request, max_bytes: int) -> dict[str, Any]:
@@ -37,13 +33,3 @@ async def read_object(request: Request, max_bytes: int) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MalformedBody(f"body must be a JSON object, not {type(value).__name__}")
     return value
-
-
-def parse(model: type[M], data: dict[str, Any], prefix: tuple[str, ...] = ()) -> M:
-    """Validate into `model`, turning the first problem into a 422 that names its field."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = field_path((*prefix, *first["loc"]))
-        raise InvalidInput(f"{field}: {first['msg']}", field=field) from None

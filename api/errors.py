@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from shared.errors import InvalidInput, RateLimited, SidecarError
+from shared.validation import field_path
 
 log = logging.getLogger("sidecar.api")
 
@@ -21,14 +22,6 @@ log = logging.getLogger("sidecar.api")
 def error_response(status: int, body: dict[str, Any],
                    headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": body}, status_code=status, headers=headers)
-
-
-def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    """`('body', 'input', 'history', 0, 'role')` → `history.0.role`: the name a user typed."""
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    if parts and parts[0] == "input" and len(parts) > 1:
-        parts = parts[1:]
-    return ".".join(parts) or "body"
 
 
 def invalid_from(exc: ValidationError | RequestValidationError) -> InvalidInput:

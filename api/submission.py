@@ -12,12 +12,12 @@ from celery import Celery
 from redis.asyncio import Redis
 
 from api import quotas
-from api.body import parse
-from shared import cache, jobtypes, metrics, models
+from shared import metrics
 from shared.cache import ResponseCache
 from shared.celery_app import RUN_JOB
-from shared.errors import InvalidInput, ServiceUnavailable
-from shared.jobstore import JobStore, new_job_id, utcnow, view
+from shared.errors import ServiceUnavailable
+from shared.jobspec import job_fields
+from shared.jobstore import JobStore, view
 from shared.limiter import Limiter
 from shared.schemas import JobRequest
 from shared.settings import Settings
@@ -41,41 +41,6 @@ class Submitted:
     created: bool  # False when an idempotency key, the cache or a flight found an existing job
     cached: dict[str, Any] | None = None  # the cached answer, on a cache hit (then `job` holds
     # only the id of the job that produced it)
-
-
-def job_fields(request: JobRequest, settings: Settings, scope: str) -> dict[str, str]:
-    """Validate the request against its job type and model, and lay it out as a record."""
-    job_type = jobtypes.get(request.type)
-    if job_type is None:
-        known = ", ".join(jobtypes.names())
-        raise InvalidInput(f"type: unknown job type {request.type!r} (known: {known})",
-                           field="type")
-    data = parse(job_type.input_model, request.input, ("input",))
-    try:
-        model = models.resolve(request.model or settings.claude_model)
-    except ValueError as exc:
-        raise InvalidInput(f"model: {exc}", field="model") from None
-    max_tokens = request.max_tokens or job_type.default_max_tokens
-    limit = models.max_output_tokens(model)
-    if max_tokens > limit:
-        raise InvalidInput(f"max_tokens: {max_tokens} exceeds {model}'s limit of {limit}",
-                           field="max_tokens")
-    claude_request = {**job_type.build_request(data), "model": model, "max_tokens": max_tokens,
-                      "temperature": request.temperature}
-    return {
-        "id": new_job_id(request.idempotency_key, scope),
-        "type": request.type,
-        "status": "queued",
-        "model": model,
-        "priority": request.priority or job_type.default_priority,
-        "input": data.model_dump_json(),
-        "max_tokens": str(max_tokens),
-        "temperature": "" if request.temperature is None else repr(request.temperature),
-        "cache_key": cache.digest(claude_request),
-        "batch_id": request.batch_id or "",
-        "created_at": utcnow(),
-        "attempts": "0",
-    }
 
 
 def cacheable(request: JobRequest, settings: Settings) -> bool:

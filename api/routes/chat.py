@@ -12,11 +12,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import Field, StrictStr
 
 from api import sse
-from api.body import parse, read_object
+from api.body import read_object
 from api.deps import BackendDep, ClientKeyDep, HubDep
 from api.submission import Submitted, submit
 from shared import events
 from shared.schemas import HistoryItem, JobRequest, Strict
+from shared.validation import parse
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
 

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api import sse
-from api.body import parse, read_object
+from api.body import read_object
 from api.deps import BackendDep, ClientKeyDep, HubDep, RedisDep, SettingsDep, StoreDep
 from api.submission import submit
 from shared import keys
 from shared.errors import InvalidInput, JobNotFound
 from shared.jobstore import JobStore, view
 from shared.schemas import FINISHED, JobAccepted, JobRequest, JobView
+from shared.validation import parse
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
