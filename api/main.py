@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import errors
 from api.hub import Hub
 from api.observe import Observe
-from api.routes import chat, health, jobs, limits, metrics
+from api.routes import batches, chat, health, jobs, limits, metrics
 from api.submission import Backend
 from shared.cache import ResponseCache
 from shared.celery_app import create_celery
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(chat.router)
+    app.include_router(batches.router)
     app.include_router(limits.router)
     app.include_router(metrics.router)
     return app

@@ -15,11 +15,16 @@ Delivery settings, and why:
 from __future__ import annotations
 
 from celery import Celery
+from celery.schedules import crontab
 from kombu import Queue
 
 from shared.settings import Settings
 
 RUN_JOB = "sidecar.run_job"
+SUBMIT_UPSTREAM_BATCH = "sidecar.submit_upstream_batch"
+POLL_UPSTREAM_BATCHES = "sidecar.poll_upstream_batches"
+CANCEL_UPSTREAM_BATCH = "sidecar.cancel_upstream_batch"
+NIGHTLY_BATCH = "sidecar.nightly_batch"
 QUEUES = ("interactive", "batch")
 VISIBILITY_TIMEOUT = 2 * 3600
 
@@ -42,5 +47,32 @@ def create_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         worker_send_task_events=True,
         task_send_sent_event=True,
+        timezone=settings.nightly_timezone,
+        beat_schedule=beat_schedule(settings),
     )
     return app
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
+    """Periodic work for `celery -A workers beat` (run one beat only): collect finished
+    Anthropic Message Batches, and create the nightly drought report."""
+    schedule: dict[str, dict[str, object]] = {
+        "collect-upstream-batches": {"task": POLL_UPSTREAM_BATCHES,
+                                     "schedule": settings.upstream_batch_poll_seconds,
+                                     "options": {"queue": "batch", "expires": 60}},
+    }
+    if settings.nightly_enabled:
+        minute, hour, day, month, weekday = settings.nightly_cron.split()
+        schedule["nightly-drought-report"] = {
+            "task": NIGHTLY_BATCH, "options": {"queue": "batch"},
+            "schedule": crontab(minute=minute, hour=hour, day_of_month=day,
+                                month_of_year=month, day_of_week=weekday),
+        }
+    return schedule
+
+
+def send_jobs(celery: Celery, jobs: list[tuple[str, str]]) -> None:
+    """Enqueue many jobs (id, queue) over one broker connection."""
+    with celery.producer_or_acquire() as producer:
+        for job_id, queue in jobs:
+            celery.send_task(RUN_JOB, args=[job_id], queue=queue, producer=producer)

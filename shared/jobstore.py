@@ -94,6 +94,32 @@ class JobStore:
         created = await self._create(self._keys(fields["id"]), [self.ttl, payload, *flat])
         return bool(created)
 
+    async def create_many(self, records: list[dict[str, str]]) -> None:
+        """Store many queued jobs in one round trip (existing ones are left as they are)."""
+        payload = events.data({"status": "queued"})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for fields in records:
+                flat = [item for pair in fields.items() for item in pair]
+                await self._create(self._keys(fields["id"]), [self.ttl, payload, *flat],
+                                   client=pipe)
+            await pipe.execute()
+
+    async def get_many(self, job_ids: list[str], fields: tuple[str, ...]) -> list[list[str]]:
+        """The named fields of many jobs in one round trip ('' where missing)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(keys.job(job_id), list(fields))
+            rows = await pipe.execute()
+        return [[as_str(v) if v is not None else "" for v in row] for row in rows]
+
+    async def get_all(self, job_ids: list[str]) -> list[Record | None]:
+        """Many whole records in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(keys.job(job_id))
+            rows = await pipe.execute()
+        return [{as_str(k): as_str(v) for k, v in row.items()} or None for row in rows]
+
     async def get(self, job_id: str) -> Record | None:
         raw = await self.redis.hgetall(keys.job(job_id))
         if not raw:

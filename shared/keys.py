@@ -82,3 +82,18 @@ def flight(digest: str) -> str:
 def metric(name: str) -> str:
     """Hash of one service-wide figure (requests, jobs, tokens, cost, histograms)."""
     return f"{PREFIX}:metrics:{name}"
+
+
+def batch(batch_id: str) -> str:
+    """Hash of a batch: name, mode, totals, upstream batch id, timestamps."""
+    return f"{PREFIX}:{{batch:{batch_id}}}:batch"
+
+
+def batch_jobs(batch_id: str) -> str:
+    """List of a batch's job ids, in submission order."""
+    return f"{PREFIX}:{{batch:{batch_id}}}:jobs"
+
+
+def upstream_batches() -> str:
+    """Set of batch ids whose Anthropic Message Batch is still to be collected."""
+    return f"{PREFIX}:upstream-batches"

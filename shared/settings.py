@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     )
     sidecar_api_keys: CommaList = Field(default_factory=list)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_batch_body_bytes: int = Field(33_554_432, ge=1024)
 
     # --- Redis ---
     redis_enabled: bool = True
@@ -70,6 +71,14 @@ class Settings(BaseSettings):
     client_rpm: int = Field(120, ge=0)
     client_tpm: int = Field(200_000, ge=0)
 
+    # --- Batches and the nightly drought report ---
+    upstream_batch_poll_seconds: float = Field(30, gt=0)
+    nightly_enabled: bool = False
+    nightly_cron: str = "0 2 * * *"
+    nightly_timezone: str = "Pacific/Auckland"
+    nightly_regions: str = ""
+    nightly_mode: Literal["queue", "anthropic_batch"] = "anthropic_batch"
+
     # --- Local stack (`sidecar up`) and the CLI ---
     sidecar_url: str | None = None
     simulator_port: int = Field(8900, ge=1, le=65535)
@@ -92,6 +101,24 @@ class Settings(BaseSettings):
     @classmethod
     def _known_model(cls, value: str) -> str:
         models.resolve(value)
+        return value
+
+    @field_validator("nightly_cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("must be a cron expression of five fields: m h dom mon dow")
+        return value
+
+    @field_validator("nightly_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
     @field_validator("redis_url")

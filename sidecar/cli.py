@@ -95,6 +95,57 @@ def _print_stream(client: Any, job_id: str) -> dict[str, Any]:
 
 
 @app.command()
+def batch(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                help="JSON lines, one job body per line (as for POST /api/jobs)."),
+    url: str | None = typer.Option(None, help="Sidecar API (default $SIDECAR_URL or local)."),
+    mode: str = typer.Option("queue", help="queue or anthropic_batch (half price, slower)."),
+    name: str | None = typer.Option(None, help="A name for the batch and its report."),
+    wait: bool = typer.Option(False, "--wait", help="Follow progress until the batch ends."),
+    api_key: str | None = typer.Option(None, envvar="SIDECAR_API_KEY", help="Client key."),
+) -> None:
+    """Submit a batch of jobs; with --wait, show progress and exit 1 if any job failed."""
+    from sidecar.batches import BatchClient, follow, read_jobs
+    from sidecar.errors import SidecarError
+
+    try:
+        client = BatchClient(url, api_key)
+        created = client.create(read_jobs(file), mode, name)
+        console.print(f"batch [bold]{created['id']}[/bold]: {created['total']} jobs ({mode})")
+        if not wait:
+            typer.echo(created["id"])
+            return
+        final = follow(client, created, console)
+    except SidecarError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+    counts = final["counts"]
+    console.print(f"{final['status']}: {counts['succeeded']} succeeded, {counts['failed']} "
+                  f"failed, {counts['cancelled']} cancelled · ${final['cost_usd']:.4f}")
+    typer.echo(final["id"])
+    if counts["failed"] or counts["cancelled"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    batch_id: str = typer.Argument(...),
+    format: str = typer.Option("md", "--format", "-f", help="md, json or csv."),
+    url: str | None = typer.Option(None, help="Sidecar API (default $SIDECAR_URL or local)."),
+    api_key: str | None = typer.Option(None, envvar="SIDECAR_API_KEY", help="Client key."),
+) -> None:
+    """Print a batch's drought report."""
+    from sidecar.batches import BatchClient
+    from sidecar.errors import SidecarError
+
+    try:
+        typer.echo(BatchClient(url, api_key).report(batch_id, format))
+    except SidecarError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
 def simulator(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8900),

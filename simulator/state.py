@@ -13,7 +13,7 @@ from simulator.caching import PromptCache
 from simulator.config import SimConfig
 from simulator.faults import FaultInjector
 from simulator.limits import RateLimiter
-from simulator.prompt import prompt_pieces, total_tokens
+from simulator.prompt import prompt_pieces
 from simulator.replies import message_json, plan_reply
 from simulator.stats import Stats
 from simulator.validation import parse_message_request
@@ -63,13 +63,12 @@ class SimState:
             body = {"type": "error", "error": error, "request_id": new_request_id()}
             return {"type": "errored", "error": body}, None
         reply = plan_reply(request, self.config.seed, self.config.reply_tokens)
-        pieces = prompt_pieces(request.tools or [], request.system, request.messages)
-        usage = {
-            "input_tokens": total_tokens(pieces),
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "service_tier": "batch",
-        }
+        # Message Batches honour prompt caching too (best effort upstream; always here).
+        pieces = prompt_pieces(request.tools or [], request.system, request.messages,
+                               request.cache_control)
+        account = self.cache.account(request.model, pieces)
+        self.cache.commit(account)
+        usage = {**account.usage(), "service_tier": "batch"}
         message = message_json(reply, request.model, new_id("msg_01"), usage)
         return {"type": "succeeded", "message": message}, message["usage"]
 

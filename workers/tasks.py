@@ -1,4 +1,5 @@
-"""Celery tasks: thin wrappers that hand a job id to the process runtime."""
+"""Celery tasks: thin wrappers that hand a job id to the process runtime, which is built once
+per worker process."""
 
 from __future__ import annotations
 

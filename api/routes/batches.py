@@ -1,0 +1,118 @@
+"""`/api/batches`: many jobs at once — the nightly drought reports and bulk submissions — with
+progress, a progress stream, cancellation and the drought report."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from api import sse
+from api.body import read_object
+from api.deps import BackendDep, ClientKeyDep
+from shared import batches, events, keys, reports
+from shared.batches import BatchRequest, BatchStore
+from shared.celery_app import CANCEL_UPSTREAM_BATCH, SUBMIT_UPSTREAM_BATCH, send_jobs
+from shared.errors import JobNotFound
+from shared.validation import parse
+
+router = APIRouter(prefix="/api/batches", tags=["batches"])
+BATCH_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+
+def store_of(backend: BackendDep) -> BatchStore:
+    return BatchStore(backend.redis, backend.store)
+
+
+async def load(backend: BackendDep, batch_id: str) -> dict[str, Any]:
+    snapshot = await store_of(backend).snapshot(batch_id) if len(batch_id) <= 100 else None
+    if snapshot is None:
+        raise JobNotFound(f"no batch with id {batch_id!r}")
+    return snapshot
+
+
+@router.post("", status_code=202, openapi_extra=BATCH_BODY)
+async def create_batch(request: Request, backend: BackendDep,
+                       client: ClientKeyDep) -> JSONResponse:
+    """Up to 10 000 job bodies; `mode` `queue` (the batch queue, through the limiter) or
+    `anthropic_batch` (one Anthropic Message Batch, half price)."""
+    body = parse(BatchRequest, await read_object(request, backend.settings.max_batch_body_bytes))
+    batch_id = "b" + secrets.token_hex(10)
+    celery = backend.celery
+    await batches.start(store_of(backend), backend.settings, body, batch_id,
+                        partial(send_jobs, celery),
+                        lambda bid: celery.send_task(SUBMIT_UPSTREAM_BATCH, args=[bid],
+                                                     queue="batch"))
+    snapshot = await load(backend, batch_id)
+    return JSONResponse(snapshot, status_code=202, headers={"Location": snapshot["links"]["self"]})
+
+
+@router.get("/{batch_id}")
+async def get_batch(batch_id: str, backend: BackendDep, client: ClientKeyDep) -> dict[str, Any]:
+    return await load(backend, batch_id)
+
+
+@router.delete("/{batch_id}", status_code=202)
+async def cancel_batch(batch_id: str, backend: BackendDep,
+                       client: ClientKeyDep) -> dict[str, Any]:
+    """Cancels every job not yet finished (an Anthropic batch is cancelled upstream)."""
+    snapshot = await load(backend, batch_id)
+    store = store_of(backend)
+    await store.set(batch_id, cancel="1")
+    if snapshot["mode"] == "anthropic_batch":
+        await asyncio.to_thread(backend.celery.send_task, CANCEL_UPSTREAM_BATCH, args=[batch_id],
+                                queue="batch")
+    else:
+        for job_id in await store.job_ids(batch_id):
+            if await backend.store.cancel(job_id) == "running":
+                await backend.redis.publish(keys.cancel_channel(), job_id)
+    return await load(backend, batch_id)
+
+
+@router.get("/{batch_id}/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def batch_events(batch_id: str, backend: BackendDep,
+                       client: ClientKeyDep) -> StreamingResponse:
+    """`progress` events whenever the counts change, then `done`."""
+    await load(backend, batch_id)
+    return StreamingResponse(_progress(backend, batch_id), media_type="text/event-stream",
+                             headers=sse.HEADERS)
+
+
+async def _progress(backend: BackendDep, batch_id: str) -> AsyncIterator[bytes]:
+    last, n, quiet = None, 0, 0.0
+    while True:
+        snapshot = await load(backend, batch_id)
+        state = (snapshot["counts"], snapshot["status"])
+        if state != last:
+            n, last, quiet = n + 1, state, 0.0
+            kind = events.DONE if snapshot["status"] != "running" else "progress"
+            yield f"id: {n}\nevent: {kind}\ndata: {events.data(snapshot)}\n\n".encode()
+            if kind == events.DONE:
+                return
+        elif quiet >= backend.settings.sse_keepalive_seconds:
+            quiet = 0.0
+            yield sse.KEEPALIVE
+        await asyncio.sleep(1.0)
+        quiet += 1.0
+
+
+@router.get("/{batch_id}/report", response_model=None)
+async def batch_report(batch_id: str, backend: BackendDep, client: ClientKeyDep,
+                       format: Literal["json", "md", "csv"] = "json") -> Response:
+    """The drought report: regions ranked by risk and confidence; failures with reasons."""
+    snapshot = await load(backend, batch_id)
+    records = await backend.store.get_all(await store_of(backend).job_ids(batch_id))
+    rows = reports.ranked([r for r in records if r])
+    if format == "md":
+        return PlainTextResponse(reports.markdown(snapshot["name"], rows),
+                                 media_type="text/markdown")
+    if format == "csv":
+        return PlainTextResponse(reports.to_csv(rows), media_type="text/csv")
+    return JSONResponse(rows)

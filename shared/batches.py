@@ -1,0 +1,142 @@
+"""Batches of jobs — the nightly drought reports and bulk submissions: creating them the same
+way from the API and from the nightly task, and reading their progress from their jobs (counted
+at read time from the jobs themselves, so no counter can drift whatever path ended a job)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, StrictStr
+from redis.asyncio import Redis
+
+from shared import keys
+from shared.jobspec import job_fields
+from shared.jobstore import JobStore, as_str, new_job_id, utcnow
+from shared.schemas import JobRequest, Strict
+from shared.settings import Settings
+from shared.validation import parse
+
+Mode = Literal["queue", "anthropic_batch"]
+MAX_JOBS = 10_000
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+# Sends (job id, queue) to the workers; the API and the nightly task pass their Celery's.
+Enqueue = Callable[[list[tuple[str, str]]], None]
+
+
+class BatchRequest(Strict):
+    name: StrictStr | None = Field(None, max_length=200)
+    jobs: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_JOBS)
+    mode: Mode = "queue"
+
+
+def plan(request: BatchRequest, settings: Settings, batch_id: str) -> list[dict[str, str]]:
+    """Every job of the batch validated and laid out; an error names `jobs.<i>.<field>`."""
+    records = []
+    for index, body in enumerate(request.jobs):
+        job = parse(JobRequest, {"priority": "batch", "cache": False, **body}, ("jobs", index))
+        fields = job_fields(job, settings, job_id=new_job_id(f"{batch_id}:{index}", "batch"),
+                            prefix=("jobs", index))
+        fields.update(batch_id=batch_id, cache_key="", mode=request.mode)
+        records.append(fields)
+    return records
+
+
+class BatchStore:
+    def __init__(self, redis: Redis, jobs: JobStore) -> None:
+        self.redis = redis
+        self.jobs = jobs
+
+    async def create(self, batch_id: str, request: BatchRequest,
+                     records: list[dict[str, str]]) -> bool:
+        """Store the batch and its jobs; False (and nothing written) if the id exists."""
+        if not await self.redis.hsetnx(keys.batch(batch_id), "id", batch_id):
+            return False
+        await self.jobs.create_many(records)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(keys.batch(batch_id), mapping={
+                "name": request.name or batch_id, "mode": request.mode,
+                "total": len(records), "created_at": utcnow()})
+            pipe.rpush(keys.batch_jobs(batch_id), *[r["id"] for r in records])
+            for key in (keys.batch(batch_id), keys.batch_jobs(batch_id)):
+                pipe.expire(key, self.jobs.ttl)
+            await pipe.execute()
+        return True
+
+    async def info(self, batch_id: str) -> dict[str, str] | None:
+        raw = await self.redis.hgetall(keys.batch(batch_id))
+        return {as_str(k): as_str(v) for k, v in raw.items()} if raw else None
+
+    async def job_ids(self, batch_id: str) -> list[str]:
+        return [as_str(j) for j in await self.redis.lrange(keys.batch_jobs(batch_id), 0, -1)]
+
+    async def set(self, batch_id: str, **fields: str) -> None:
+        for name, value in fields.items():
+            await self.redis.hset(keys.batch(batch_id), name, value)
+
+    async def snapshot(self, batch_id: str) -> dict[str, Any] | None:
+        """Progress as `GET /api/batches/{id}` shows it."""
+        info = await self.info(batch_id)
+        if info is None:
+            return None
+        rows = await self.jobs.get_many(await self.job_ids(batch_id),
+                                        ("status", "cost_usd", "usage"))
+        counts = Counter(status for status, _, _ in rows)
+        usage: Counter[str] = Counter()
+        for _, _, raw_usage in rows:
+            usage.update(json.loads(raw_usage) if raw_usage else {})
+        cost = sum(float(c or 0) for _, c, _ in rows)
+        finished = sum(counts[s] for s in ("succeeded", "failed", "cancelled"))
+        status = _status(info, finished, len(rows))
+        if status != "running" and not info.get("finished_at"):
+            info["finished_at"] = utcnow()
+            await self.redis.hsetnx(keys.batch(batch_id), "finished_at", info["finished_at"])
+        return {
+            "id": batch_id, "name": info.get("name"), "status": status, "mode": info["mode"],
+            "total": len(rows), "counts": {s: counts[s] for s in STATUSES},
+            "cost_usd": round(cost, 6), "usage": dict(usage),
+            "eta_seconds": _eta(info, finished, len(rows)) if status == "running" else 0,
+            "created_at": info["created_at"], "finished_at": info.get("finished_at") or None,
+            "upstream_batch_id": info.get("upstream_id") or None,
+            "links": links(batch_id),
+        }
+
+
+def links(batch_id: str) -> dict[str, str]:
+    base = f"/api/batches/{batch_id}"
+    return {"self": base, "events": f"{base}/events", "report": f"{base}/report"}
+
+
+def _status(info: dict[str, str], finished: int, total: int) -> str:
+    if finished < total:
+        return "running"
+    return "cancelled" if info.get("cancel") == "1" else "completed"
+
+
+def _eta(info: dict[str, str], finished: int, total: int) -> float | None:
+    """Remaining jobs at the pace so far; None until one has finished."""
+    if not finished:
+        return None
+    created = datetime.fromisoformat(info["created_at"].replace("Z", "+00:00")).timestamp()
+    pace = (time.time() - created) / finished
+    return round(pace * (total - finished), 1)
+
+
+async def start(store: BatchStore, settings: Settings, request: BatchRequest, batch_id: str,
+                enqueue: Enqueue, upstream_submit: Callable[[str], None]) -> bool:
+    """Create the batch and set it going: its jobs on the batch queue, or one Anthropic
+    Message Batch submitted by a worker. False when the id already existed."""
+    records = plan(request, settings, batch_id)
+    if not await store.create(batch_id, request, records):
+        return False
+    if request.mode == "queue":
+        await asyncio.to_thread(enqueue, [(r["id"], r["priority"]) for r in records])
+    else:
+        await store.redis.sadd(keys.upstream_batches(), batch_id)
+        await asyncio.to_thread(upstream_submit, batch_id)
+    return True

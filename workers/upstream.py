@@ -1,0 +1,130 @@
+"""Anthropic Message Batches mode: a batch's jobs go to Claude as one Message Batch (half
+price), collected by a periodic task that maps results back to jobs by custom_id."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from shared import keys, metrics, pricing
+from shared.batches import BatchStore
+from shared.jobstore import Record, as_str
+from shared.jobtypes import InvalidModelOutput, get
+from workers.calls import build_request
+from workers.context import Context
+
+log = logging.getLogger("sidecar.worker")
+LEASE = 30 * 86400.0  # upstream batches may take up to a day; never reaped as lost
+
+
+def owner_of(batch_id: str) -> str:
+    return f"upstream:{batch_id}"
+
+
+def params(record: Record, ctx: Context) -> dict[str, Any]:
+    """A job's request as Message Batch params (the body has no `extra_body`)."""
+    request = build_request(record, ctx.settings)
+    return {**request.pop("extra_body", {}), **request}
+
+
+async def submit(ctx: Context, batches: BatchStore, batch_id: str) -> str:
+    """Claim the batch's jobs and send them as one Message Batch (once, however often the task
+    is delivered)."""
+    if not await batches.redis.hsetnx(keys.batch(batch_id), "submitting", "1"):
+        return "already submitted"
+    owner, requests = owner_of(batch_id), []
+    for record in await ctx.store.get_all(await batches.job_ids(batch_id)):
+        if record is None:
+            continue
+        claim = await ctx.store.claim(record["id"], owner, LEASE, 1000)
+        if claim == "cancel":
+            await finish(ctx, record, owner, "cancelled", {}, None)
+        elif claim == "claimed":
+            await ctx.store.begin_attempt(record["id"], owner)
+            requests.append({"custom_id": record["id"], "params": params(record, ctx)})
+    if not requests:
+        return "nothing to submit"
+    created = await ctx.client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+    await batches.set(batch_id, upstream_id=created.id, upstream_status="in_progress")
+    log.info("upstream batch created", extra={"batch_id": batch_id, "upstream_id": created.id,
+                                              "jobs": len(requests)})
+    return created.id
+
+
+async def poll(ctx: Context, batches: BatchStore) -> list[str]:
+    """Collect every upstream batch that has ended; cancel those whose batch was cancelled."""
+    collected = []
+    for raw in await batches.redis.smembers(keys.upstream_batches()):
+        batch_id = as_str(raw)
+        info = await batches.info(batch_id) or {}
+        upstream_id = info.get("upstream_id")
+        if not upstream_id:
+            continue
+        remote = await ctx.client.messages.batches.retrieve(upstream_id)
+        await batches.set(batch_id, upstream_status=remote.processing_status)
+        if info.get("cancel") == "1" and remote.processing_status == "in_progress":
+            await ctx.client.messages.batches.cancel(upstream_id)
+        if remote.processing_status == "ended":
+            await collect(ctx, batch_id, upstream_id)
+            await batches.redis.srem(keys.upstream_batches(), batch_id)
+            collected.append(batch_id)
+    return collected
+
+
+async def cancel(ctx: Context, batches: BatchStore, batch_id: str) -> None:
+    info = await batches.info(batch_id) or {}
+    if info.get("upstream_id"):
+        await ctx.client.messages.batches.cancel(info["upstream_id"])
+
+
+async def collect(ctx: Context, batch_id: str, upstream_id: str) -> None:
+    owner = owner_of(batch_id)
+    async for item in await ctx.client.messages.batches.results(upstream_id):
+        record = await ctx.store.get(item.custom_id)
+        if record is None:
+            continue
+        outcome = item.result
+        if outcome.type == "succeeded":
+            await _succeeded(ctx, record, owner, outcome.message)
+        elif outcome.type == "errored":
+            error = outcome.error.error
+            await finish(ctx, record, owner, "failed", {},
+                         {"type": error.type, "message": error.message})
+        elif outcome.type == "canceled":
+            await finish(ctx, record, owner, "cancelled", {}, None)
+        else:
+            await finish(ctx, record, owner, "failed", {},
+                         {"type": "expired", "message": "the Message Batch expired first"})
+
+
+async def _succeeded(ctx: Context, record: Record, owner: str, message: Any) -> None:
+    text = "".join(b.text for b in message.content if b.type == "text")
+    tools = {b.name: json.dumps(b.input) for b in message.content if b.type == "tool_use"}
+    usage = {k: getattr(message.usage, k) or 0 for k in (
+        "input_tokens", "output_tokens", "cache_creation_input_tokens",
+        "cache_read_input_tokens")}
+    job_type = get(record["type"])
+    assert job_type is not None
+    try:
+        result = job_type.read_result(text, tools)
+    except InvalidModelOutput as exc:
+        await finish(ctx, record, owner, "failed", usage,
+                     {"type": "invalid_model_output", "message": str(exc)})
+        return
+    if result.get("text"):  # followers of the job's stream see the answer too
+        await ctx.store.append_token(record["id"], owner, result["text"])
+    await finish(ctx, record, owner, "succeeded", usage, None, result)
+
+
+async def finish(ctx: Context, record: Record, owner: str, status: str, usage: dict[str, int],
+                 error: dict[str, str] | None, result: dict[str, Any] | None = None) -> None:
+    cost = pricing.cost_usd(record["model"], usage, batch=True,
+                            overrides=ctx.settings.model_prices)
+    fields = {"status": status, "usage": json.dumps(usage or {"input_tokens": 0,
+                                                              "output_tokens": 0}),
+              "cost_usd": repr(cost), "result": json.dumps(result) if result else "",
+              "error": json.dumps(error) if error else ""}
+    final = await ctx.store.finish(record["id"], owner, fields)
+    if final is not None:
+        await metrics.record_job(ctx.store.redis, final)
