@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
@@ -87,12 +88,16 @@ class JobStore:
     def _keys(job_id: str) -> list[str]:
         return [keys.job(job_id), keys.events(job_id), keys.channel(job_id)]
 
-    async def create(self, fields: dict[str, str]) -> bool:
-        """Store a new queued job; False when one with this id already exists."""
+    async def create(self, fields: dict[str, str]) -> tuple[bool, Record]:
+        """Store a new queued job; (False, the existing record) when the id is taken."""
         flat = [item for pair in fields.items() for item in pair]
         payload = events.data({"status": "queued"})
-        created = await self._create(self._keys(fields["id"]), [self.ttl, payload, *flat])
-        return bool(created)
+        created, existing = await self._create(self._keys(fields["id"]),
+                                               [self.ttl, payload, *flat])
+        if created:
+            return True, fields
+        pairs = [as_str(v) for v in existing]
+        return False, dict(zip(pairs[::2], pairs[1::2], strict=True))
 
     async def create_many(self, records: list[dict[str, str]]) -> None:
         """Store many queued jobs in one round trip (existing ones are left as they are)."""
@@ -126,10 +131,20 @@ class JobStore:
             return None
         return {as_str(k): as_str(v) for k, v in raw.items()}
 
-    async def claim(self, job_id: str, owner: str, lease: float, max_deliveries: int) -> str:
+    async def claim(self, job_id: str, owner: str, lease: float, max_deliveries: int,
+                    begin: bool = True) -> tuple[str, int]:
+        """Take the job (and begin its first attempt); returns (outcome, attempt number).
+        The job is first put in the lease index, in the same round trip, so the reaper can find
+        it if this worker dies right after."""
         payload = events.data({"status": "running"})
-        args: list[str | float] = [owner, lease, max_deliveries, utcnow(), payload, self.ttl]
-        return as_str(await self._claim(self._keys(job_id), args))
+        args: list[str | float] = [owner, lease, max_deliveries, utcnow(), payload, self.ttl,
+                                   "1" if begin else "0"]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(keys.leases(), {job_id: time.time() + lease})
+            await self._claim(self._keys(job_id), args, client=pipe)
+            _, result = await pipe.execute()
+        outcome, _, attempt = as_str(result).partition(":")
+        return outcome, int(attempt or 0)
 
     async def begin_attempt(self, job_id: str, owner: str) -> int:
         return int(await self._begin(self._keys(job_id), [owner, self.ttl]))

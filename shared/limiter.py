@@ -66,6 +66,7 @@ class Limiter:
         self._settle = redis.register_script(limiter_scripts.SETTLE)
         self._learn = redis.register_script(limiter_scripts.LEARN)
         self._cooldown = redis.register_script(limiter_scripts.COOLDOWN)
+        self._known: set[str] = set()  # scopes already listed in Redis by this process
 
     @staticmethod
     def _keys(scope: str) -> list[str]:
@@ -80,8 +81,9 @@ class Limiter:
             limits.get("otpm", 0), max_inflight, call_id, hold, int(probe),
         ]
         ok, wait, reason = await self._admit(self._keys(scope), args)
-        if ok:
+        if ok and scope not in self._known:
             await self.redis.sadd(keys.limit_scopes(), scope)
+            self._known.add(scope)
         return Admission(bool(ok), float(as_str(wait)), as_str(reason))
 
     async def settle(self, scope: str, call_id: str, reserved_in: int, used_in: int,

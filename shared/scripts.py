@@ -22,24 +22,35 @@ local function append(name, payload, ttl)
   redis.call('PUBLISH', KEYS[3], frame)
   return n
 end
+local function begin_attempt(ttl)
+  local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  if redis.call('HGET', KEYS[1], 'streamed') == '1' then
+    redis.call('HSET', KEYS[1], 'streamed', '0')
+    append('reset', '{"attempt":' .. attempt .. '}', ttl)
+  end
+  return attempt
+end
 local function owns(owner)
   return redis.call('HGET', KEYS[1], 'owner') == owner
     and redis.call('HGET', KEYS[1], 'status') == 'running'
 end
 """
 
-# ARGV: ttl, status payload, then field/value pairs. Returns 1 if created, 0 if it existed.
+# ARGV: ttl, status payload, then field/value pairs. Returns {1 if created else 0, the record's
+# fields and values} — the record so an idempotent repeat needs no second round trip.
 CREATE = _PRELUDE + """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, redis.call('HGETALL', KEYS[1])} end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 append('status', ARGV[2], ARGV[1])
-return 1
+return {1, {}}
 """
 
-# ARGV: owner, lease seconds, max deliveries, started_at, status payload, ttl.
+# ARGV: owner, lease seconds, max deliveries, started_at, status payload, ttl, begin ('1' to
+# begin the first attempt).
 # Returns claimed | finished | busy | missing | cancel | exhausted. For cancel and exhausted the
-# caller owns the job and must finish it.
+# caller owns the job and must finish it. Claiming also begins the first attempt (see
+# BEGIN_ATTEMPT), saving the worker a round trip before its call to Claude.
 CLAIM = _PRELUDE + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
@@ -54,19 +65,15 @@ if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 'cancel' end
 if redis.call('HINCRBY', KEYS[1], 'deliveries', 1) > tonumber(ARGV[3]) then return 'exhausted' end
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[4])
 append('status', ARGV[5], ARGV[6])
-return 'claimed'
+if ARGV[7] ~= '1' then return 'claimed:0' end
+return 'claimed:' .. begin_attempt(ARGV[6])
 """
 
 # ARGV: owner, ttl. Counts a new upstream call; if the last one streamed text, tells clients to
 # drop it. Returns the attempt number, or -1 when the caller lost the job.
 BEGIN_ATTEMPT = _PRELUDE + """
 if not owns(ARGV[1]) then return -1 end
-local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-if redis.call('HGET', KEYS[1], 'streamed') == '1' then
-  redis.call('HSET', KEYS[1], 'streamed', '0')
-  append('reset', '{"attempt":' .. attempt .. '}', ARGV[2])
-end
-return attempt
+return begin_attempt(ARGV[2])
 """
 
 # ARGV: owner, payload, now (ISO), ttl. Returns the event id; -1 lost the job; -2 cancelled.

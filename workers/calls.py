@@ -77,7 +77,9 @@ async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -
     if reservation is None and ctx.settings.limiter_enabled:
         reservation = await admission.reserve(ctx.limiter, ctx.settings, job.record,
                                               job.request, call_id(job.id))
-    number = await ctx.store.begin_attempt(job.id, job.owner)
+    number, job.first_attempt = job.first_attempt, 0  # the claim began the first attempt
+    if not number:
+        number = await ctx.store.begin_attempt(job.id, job.owner)
     state.completion = claude.Completion()
     try:
         if number < 0:
@@ -144,6 +146,7 @@ class Job:
     request: dict[str, Any]
     limiter: Limiter
     reservation: admission.Reservation | None = None  # taken before the claim, for attempt 1
+    first_attempt: int = 0  # the attempt the claim began, not yet used
 
     @property
     def job_type(self) -> jobtypes.JobType:

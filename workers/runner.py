@@ -58,8 +58,9 @@ async def run_job(ctx: Context, job_id: str) -> str:
     except (admission.RateLimitDeadline, ValueError, KeyError) as exc:
         early = exc
     settings = ctx.settings
-    claim = await ctx.store.claim(
-        job_id, job.owner, settings.job_lease_seconds, settings.job_max_attempts
+    claim, job.first_attempt = await ctx.store.claim(
+        job_id, job.owner, settings.job_lease_seconds, settings.job_max_attempts,
+        begin=early is None,
     )
     if claim != "claimed":
         await _release(ctx, job)

@@ -81,8 +81,6 @@ class Runtime:
     async def _run(self, job_id: str) -> str:
         task = asyncio.current_task()
         assert task is not None
-        lease = self.settings.job_lease_seconds
-        await self.redis.zadd(keys.leases(), {job_id: time.time() + lease})
         self.running[job_id] = ("", task)
         try:
             outcome = await run_job(self.ctx, job_id)

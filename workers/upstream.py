@@ -37,11 +37,11 @@ async def submit(ctx: Context, batches: BatchStore, batch_id: str) -> str:
     for record in await ctx.store.get_all(await batches.job_ids(batch_id)):
         if record is None:
             continue
-        claim = await ctx.store.claim(record["id"], owner, LEASE, 1000)
+        claim, _ = await ctx.store.claim(record["id"], owner, LEASE, 1000, begin=True)
+        await ctx.store.redis.zrem(keys.leases(), record["id"])  # Claude holds it, not a worker
         if claim == "cancel":
             await finish(ctx, record, owner, "cancelled", {}, None)
         elif claim == "claimed":
-            await ctx.store.begin_attempt(record["id"], owner)
             requests.append({"custom_id": record["id"], "params": params(record, ctx)})
     if not requests:
         return "nothing to submit"
