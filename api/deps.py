@@ -3,6 +3,7 @@ Celery app used to enqueue, and the calling client's identity."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Annotated
 
@@ -48,6 +49,11 @@ async def get_backend(request: Request) -> Backend:
     return backend
 
 
+async def get_draining(request: Request) -> asyncio.Event:
+    draining: asyncio.Event = request.app.state.draining
+    return draining
+
+
 async def get_celery(request: Request) -> Celery:
     celery: Celery = request.app.state.celery
     return celery
@@ -72,5 +78,6 @@ StoreDep = Annotated[JobStore, Depends(get_store)]
 LimiterDep = Annotated[Limiter, Depends(get_limiter)]
 HubDep = Annotated[Hub, Depends(get_hub)]
 BackendDep = Annotated[Backend, Depends(get_backend)]
+DrainingDep = Annotated[asyncio.Event, Depends(get_draining)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 ClientKeyDep = Annotated[str, Depends(client_key)]

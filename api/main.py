@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
+from api.draining import watch_sigterm
 from api.hub import Hub
 from api.observe import Observe
 from api.routes import batches, chat, health, jobs, limits, metrics
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     ResponseCache(redis, settings.cache_ttl_seconds))
         app.state.hub = Hub(redis)
         await app.state.hub.start()
+        watch_sigterm(app.state.draining)
         watcher = asyncio.create_task(health.watch_readiness(app))
         try:
             yield
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.started = time.time()
     app.state.readiness = {"redis": "unknown", "workers": 0}
+    app.state.draining = asyncio.Event()
     app.state.celery = create_celery(settings)
     if settings.enable_cors:
         app.add_middleware(

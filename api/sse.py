@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from api.draining import RECONNECT, next_or_drain
 from api.hub import Hub
 from shared import events
 from shared.jobstore import JobStore
@@ -31,8 +32,11 @@ class _Cursor:
 
 
 async def job_events(store: JobStore, hub: Hub, job_id: str, after: int,
-                     keepalive: float) -> AsyncIterator[bytes]:
-    """Yield the job's frames after `after` until its `done` event."""
+                     keepalive: float, draining: asyncio.Event | None = None,
+                     ) -> AsyncIterator[bytes]:
+    """Yield the job's frames after `after` until its `done` event (or, when the process is
+    stopping, a `reconnect` event)."""
+    draining = draining or asyncio.Event()
     queue = await hub.subscribe(job_id)
     cursor = _Cursor(after)
     try:
@@ -40,10 +44,10 @@ async def job_events(store: JobStore, hub: Hub, job_id: str, after: int,
             if cursor.accept(frame):
                 yield frame
         while not cursor.done:
-            try:
-                frame = await asyncio.wait_for(queue.get(), keepalive)
-            except TimeoutError:
-                frame = b""
+            frame = await next_or_drain(queue.get, draining, keepalive) or b""
+            if frame == RECONNECT:
+                yield RECONNECT
+                return
             if frame and events.frame_id(frame) <= cursor.last:
                 continue  # already sent from the log
             if frame and cursor.accept(frame):

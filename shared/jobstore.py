@@ -83,6 +83,7 @@ class JobStore:
         self._finish = redis.register_script(scripts.FINISH)
         self._cancel = redis.register_script(scripts.CANCEL)
         self._requeue = redis.register_script(scripts.REQUEUE)
+        self._release = redis.register_script(scripts.RELEASE)
 
     @staticmethod
     def _keys(job_id: str) -> list[str]:
@@ -182,6 +183,13 @@ class JobStore:
             self._keys(job_id), [events.data(final), finished_at, self.ttl]
         )
         return as_str(result)
+
+    async def release(self, job_id: str, owner: str) -> bool:
+        """Hand a job back to the queue (its worker is shutting down)."""
+        payload = events.data({"status": "queued", "reason": "worker_shutdown"})
+        released = await self._release(self._keys(job_id), [owner, payload, self.ttl])
+        await self.redis.zrem(keys.leases(), job_id)
+        return bool(released)
 
     async def requeue_if_expired(self, job_id: str) -> bool:
         payload = events.data({"status": "queued", "reason": "worker_lost"})

@@ -129,3 +129,13 @@ redis.call('HDEL', KEYS[1], 'owner', 'lease_until')
 append('status', ARGV[1], ARGV[2])
 return 1
 """
+
+# ARGV: owner, status payload, ttl. A worker shutting down hands its job back: queued again,
+# with no owner; the next attempt tells clients to drop the partial text. Returns 1 or 0.
+RELEASE = _PRELUDE + """
+if not owns(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'queued')
+redis.call('HDEL', KEYS[1], 'owner', 'lease_until')
+append('status', ARGV[2], ARGV[3])
+return 1
+"""

@@ -150,6 +150,8 @@ class JobsClient:
                         response.read()
                         _check(response)
                     for event in parse_lines(response.iter_lines()):
+                        if event.event == "reconnect":  # the server is stopping: resume now
+                            break
                         last_event_id, failures = event.id, 0
                         yield event
                         if event.event == "done":
@@ -232,6 +234,8 @@ class AsyncJobsClient:
                         await response.aread()
                         _check(response)
                     async for event in aparse_lines(response.aiter_lines()):
+                        if event.event == "reconnect":  # the server is stopping: resume now
+                            break
                         last_event_id, failures = event.id, 0
                         yield event
                         if event.event == "done":

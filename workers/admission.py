@@ -41,6 +41,7 @@ class Reservation:
     call_id: str
     tokens_in: int
     tokens_out: int
+    waited: float = 0.0  # seconds spent waiting for capacity
 
 
 def _deadline(record: Mapping[str, str], settings: Settings) -> float:
@@ -59,13 +60,14 @@ async def reserve(limiter: Limiter, settings: Settings, record: Mapping[str, str
     reserve_share = settings.interactive_reserve if record.get("priority") == "batch" else 0.0
     limits = configured_limits(settings, model)
     deadline = _deadline(record, settings)
-    waiting = False
+    waiting, started = False, time.monotonic()
     try:
         while True:
             admission = await limiter.admit(model, call_id, reservation.tokens_in,
                                             reservation.tokens_out, reserve_share, limits,
                                             settings.max_in_flight)
             if admission.admitted:
+                reservation.waited = time.monotonic() - started
                 return reservation
             left = deadline - time.time()
             if admission.wait > left:

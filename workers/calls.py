@@ -77,6 +77,8 @@ async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -
     if reservation is None and ctx.settings.limiter_enabled:
         reservation = await admission.reserve(ctx.limiter, ctx.settings, job.record,
                                               job.request, call_id(job.id))
+    if reservation is not None and reservation.waited:
+        ctx.metrics.waited(job.record["model"], reservation.waited)
     number, job.first_attempt = job.first_attempt, 0  # the claim began the first attempt
     if not number:
         number = await ctx.store.begin_attempt(job.id, job.owner)
@@ -125,6 +127,7 @@ def _read(job: Job, state: Attempts) -> dict[str, Any]:
 async def _note_upstream_error(ctx: Context, job: Job, exc: anthropic.APIStatusError) -> None:
     """A 429 cools every worker down for its retry-after; the headers still teach limits."""
     model = job.record["model"]
+    ctx.metrics.upstream_error(model, exc.status_code)
     await ctx.limiter.learn(model, exc.response.headers)
     if exc.status_code == 429:
         wait = claude.retry_after(exc)

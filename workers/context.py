@@ -11,10 +11,15 @@ from shared.cache import ResponseCache
 from shared.jobstore import JobStore
 from shared.limiter import Limiter
 from shared.settings import Settings
+from workers.metrics import WorkerMetrics
 
 
 async def _no_defer(job_id: str, seconds: float) -> None:
     raise RuntimeError("this context cannot defer jobs")
+
+
+async def _no_requeue(job_id: str, queue: str) -> None:
+    raise RuntimeError("this context cannot requeue jobs")
 
 
 class LostJob(Exception):
@@ -35,8 +40,11 @@ class Context:
     worker_name: str
     limiter: Limiter
     cache: ResponseCache
+    metrics: WorkerMetrics
     cancel_requested: set[str] = field(default_factory=set)
+    handing_back: set[str] = field(default_factory=set)  # jobs to return to the queue
     token_window: float = 0.01
     retry_base: float = 0.5
     retry_cap: float = 30.0
     defer: Callable[[str, float], Awaitable[None]] = field(default=_no_defer)
+    requeue: Callable[[str, str], Awaitable[None]] = field(default=_no_requeue)

@@ -101,8 +101,12 @@ async def _run_claimed(ctx: Context, job: Job, state: Attempts) -> str:
         log.warning("job lost to another worker", extra={"job_id": job.id})
         return "lost"
     except asyncio.CancelledError:
+        if job.id in ctx.handing_back:  # the worker is stopping: another one takes over now
+            if await ctx.store.release(job.id, job.owner):
+                await ctx.requeue(job.id, job.record["priority"])
+            return "handed back"
         if job.id not in ctx.cancel_requested:
-            raise  # the worker is shutting down or lost the lease: leave the job to the lease
+            raise  # the lease was lost: leave the job to its new owner
         return await _finish(ctx, job, state, "cancelled", None)
     except RedisError:
         raise  # the store is away: the message goes back and the lease brings the job back
@@ -114,6 +118,7 @@ async def _run_claimed(ctx: Context, job: Job, state: Attempts) -> str:
     finally:
         await _release(ctx, job)
         ctx.cancel_requested.discard(job.id)
+        ctx.handing_back.discard(job.id)
         log.info("job ended", extra={"job_id": job.id, "attempts": state.count,
                                      "seconds": round(time.monotonic() - started, 3)})
     return await _finish(ctx, job, state, "succeeded", None)
@@ -146,6 +151,7 @@ async def _finish(ctx: Context, job: Job, state: Attempts, status: str,
     if final is None:
         return "lost"
     await metrics.record_job(ctx.store.redis, final)
+    ctx.metrics.job_ended(final)
     await _share_answer(ctx, job, final)
     return status
 

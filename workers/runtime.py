@@ -28,6 +28,7 @@ from shared.redis import connect
 from shared.settings import Settings
 from workers import claude
 from workers.context import Context
+from workers.metrics import WorkerMetrics
 from workers.runner import run_job
 
 log = logging.getLogger("sidecar.worker")
@@ -48,6 +49,8 @@ class Runtime:
         self._thread = threading.Thread(target=self.loop.run_forever, name="sidecar-loop",
                                         daemon=True)
         self._thread.start()
+        self.metrics = WorkerMetrics(settings.redis_url)
+        self.metrics.serve(settings.worker_metrics_port)
         self.ctx: Context = self.call(self._setup())
         self._housekeeping = [
             asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -64,7 +67,18 @@ class Runtime:
         return Context(settings=self.settings, store=store, client=client,
                        worker_name=self.name, limiter=Limiter(self.redis, self.settings),
                        cache=ResponseCache(self.redis, self.settings.cache_ttl_seconds),
-                       defer=self.defer)
+                       metrics=self.metrics, defer=self.defer, requeue=self._requeue)
+
+    async def _hand_back_unclaimed(self, job_id: str) -> str:
+        """Stopped before it was claimed (waiting for capacity): send it to the queue again."""
+        self.ctx.handing_back.discard(job_id)
+        record = await self.ctx.store.get(job_id)
+        if record is not None and record["status"] == "queued":
+            await self._requeue(job_id, record["priority"])
+        return "handed back"
+
+    async def _requeue(self, job_id: str, queue: str) -> None:
+        await asyncio.to_thread(self.requeue, job_id, queue)
 
     async def defer(self, job_id: str, seconds: float) -> None:
         """Park a queued job in Redis until capacity is due; any worker's housekeeping sends it
@@ -82,10 +96,16 @@ class Runtime:
         task = asyncio.current_task()
         assert task is not None
         self.running[job_id] = ("", task)
+        self.metrics.running.inc()
         try:
             outcome = await run_job(self.ctx, job_id)
+        except asyncio.CancelledError:
+            if job_id not in self.ctx.handing_back:
+                raise
+            outcome = await self._hand_back_unclaimed(job_id)
         finally:
             self.running.pop(job_id, None)
+            self.metrics.running.dec()
         if outcome != "busy":
             await self.redis.zrem(keys.leases(), job_id)
         return outcome
@@ -166,6 +186,18 @@ class Runtime:
 
     async def _forget(self) -> None:
         await self.redis.zrem(keys.workers(), self.name)
+
+    def drain(self, grace: float) -> None:
+        """On SIGTERM: running jobs get `grace` seconds to finish, then the rest are handed
+        back to the queue (their clients see a `reset` and the job goes on elsewhere)."""
+        asyncio.run_coroutine_threadsafe(self._hand_back_after(grace), self.loop)
+
+    async def _hand_back_after(self, grace: float) -> None:
+        await asyncio.sleep(grace)
+        for job_id, (_, task) in list(self.running.items()):
+            log.warning("handing job back on shutdown", extra={"job_id": job_id})
+            self.ctx.handing_back.add(job_id)
+            task.cancel()
 
     def close(self) -> None:
         for future in self._housekeeping:

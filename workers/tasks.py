@@ -42,6 +42,11 @@ def register(app: Celery) -> None:
     def _start(**_: object) -> None:
         runtime(app)
 
+    @signals.worker_shutting_down.connect(weak=False)
+    def _drain(**_: object) -> None:
+        if _runtime is not None:
+            _runtime.drain(_runtime.settings.worker_shutdown_grace_seconds)
+
     @signals.worker_shutdown.connect(weak=False)
     def _stop(**_: object) -> None:
         if _runtime is not None:

@@ -128,3 +128,4 @@ async def finish(ctx: Context, record: Record, owner: str, status: str, usage: d
     final = await ctx.store.finish(record["id"], owner, fields)
     if final is not None:
         await metrics.record_job(ctx.store.redis, final)
+        ctx.metrics.job_ended(final)

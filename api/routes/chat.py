@@ -13,7 +13,7 @@ from pydantic import Field, StrictStr
 
 from api import sse
 from api.body import read_object
-from api.deps import BackendDep, ClientKeyDep, HubDep
+from api.deps import BackendDep, ClientKeyDep, DrainingDep, HubDep
 from api.submission import Submitted, submit
 from shared import events
 from shared.schemas import HistoryItem, JobRequest, Strict
@@ -106,10 +106,11 @@ async def _wait_done(backend: BackendDep, hub: HubDep, job_id: str) -> dict[str,
 @router.post("/stream", response_class=StreamingResponse, openapi_extra=CHAT_BODY,
              responses={200: {"content": {"text/event-stream": {}}}})
 async def chat_stream(request: Request, backend: BackendDep, hub: HubDep,
-                      client: ClientKeyDep) -> StreamingResponse:
+                      client: ClientKeyDep, draining: DrainingDep) -> StreamingResponse:
     """The job's events as SSE: `token`s, then `done` with the job JSON."""
     submitted = await _start(request, backend, client)
     job_id = submitted.job["id"]
-    stream = sse.job_events(backend.store, hub, job_id, 0, backend.settings.sse_keepalive_seconds)
+    stream = sse.job_events(backend.store, hub, job_id, 0,
+                            backend.settings.sse_keepalive_seconds, draining)
     return StreamingResponse(stream, media_type="text/event-stream",
                              headers={**sse.HEADERS, "X-Job-Id": job_id})

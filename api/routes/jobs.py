@@ -10,7 +10,15 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from api import sse
 from api.body import read_object
-from api.deps import BackendDep, ClientKeyDep, HubDep, RedisDep, SettingsDep, StoreDep
+from api.deps import (
+    BackendDep,
+    ClientKeyDep,
+    DrainingDep,
+    HubDep,
+    RedisDep,
+    SettingsDep,
+    StoreDep,
+)
 from api.submission import submit
 from shared import keys
 from shared.errors import InvalidInput, JobNotFound
@@ -62,6 +70,7 @@ def _position(header: str | None, query: str | None) -> int:
             responses={200: {"content": {"text/event-stream": {}}}})
 async def job_events(
     job_id: str, store: StoreDep, hub: HubDep, settings: SettingsDep, client: ClientKeyDep,
+    draining: DrainingDep,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[str | None, Query(alias="last_event_id")] = None,
 ) -> StreamingResponse:
@@ -69,7 +78,7 @@ async def job_events(
     Reconnect with `Last-Event-ID` (or `?last_event_id=`) to get exactly what followed it."""
     await load(store, job_id)
     stream = sse.job_events(store, hub, job_id, _position(last_event_id, after),
-                            settings.sse_keepalive_seconds)
+                            settings.sse_keepalive_seconds, draining)
     return StreamingResponse(stream, media_type="text/event-stream", headers=sse.HEADERS)
 
 

@@ -1,0 +1,50 @@
+"""Telling SSE clients to reconnect when this API process is stopping.
+
+uvicorn waits for open connections before it exits, and an event stream never ends by itself;
+so on SIGTERM every stream sends a final `reconnect` event and closes, and the client resumes
+with Last-Event-ID on another process without losing an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+RECONNECT_MS = 1000
+RECONNECT = (f"retry: {RECONNECT_MS}\nevent: reconnect\n"
+             f'data: {{"retry_ms":{RECONNECT_MS}}}\n\n').encode()
+
+
+def watch_sigterm(draining: asyncio.Event) -> None:
+    """Chain onto the server's SIGTERM handler (installed before the app starts)."""
+    loop = asyncio.get_running_loop()
+    previous: Any = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(draining.set)
+        if callable(previous):
+            previous(signum, frame)
+
+    with contextlib.suppress(ValueError):  # not the main thread (in-process test clients)
+        signal.signal(signal.SIGTERM, handler)
+
+
+async def next_or_drain(get: Callable[[], Any], draining: asyncio.Event,
+                        timeout: float) -> Any:
+    """The next item from `get()`, None on timeout, or RECONNECT once draining starts."""
+    if draining.is_set():
+        return RECONNECT
+    item = asyncio.ensure_future(get())
+    stop = asyncio.ensure_future(draining.wait())
+    done, _ = await asyncio.wait({item, stop}, timeout=timeout,
+                                 return_when=asyncio.FIRST_COMPLETED)
+    if item in done:
+        stop.cancel()
+        return item.result()
+    item.cancel()
+    stop.cancel()
+    return RECONNECT if stop in done else None
