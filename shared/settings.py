@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     nightly_regions: str = ""
     nightly_mode: Literal["queue", "anthropic_batch"] = "anthropic_batch"
 
+    # --- Flower (read by Flower itself too: both names are Flower options) ---
+    flower_basic_auth: SecretStr | None = None
+    flower_port: int = Field(5555, ge=1, le=65535)
+
     # --- Local stack (`sidecar up`) and the CLI ---
     sidecar_url: str | None = None
     simulator_port: int = Field(8900, ge=1, le=65535)

@@ -30,7 +30,8 @@ def up(
     except SettingsError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    running = stack.Stack(stack.plan(settings, data_dir), stack.child_env(settings))
+    flower = stack.flower_credentials(settings)
+    running = stack.Stack(stack.plan(settings, data_dir, flower), stack.child_env(settings))
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -41,6 +42,8 @@ def up(
         url = f"http://127.0.0.1:{settings.server_port}"
         upstream = "Claude" if settings.api_key() else "the Claude simulator (no ANTHROPIC_API_KEY)"
         console.print(f"[bold]Sidecar is up[/bold] at {url} (docs {url}/docs), on {upstream}.")
+        console.print(f"Flower: http://127.0.0.1:{settings.flower_port} "
+                      f"(user {flower.partition(':')[0]!r}, password {flower.partition(':')[2]!r})")
         console.print("Ctrl-C stops it.")
         while (dead := running.dead()) is None:
             time.sleep(0.5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -103,12 +104,41 @@ def worker_service(settings: Settings) -> Service:
     return Service("worker", argv, ready)
 
 
-def plan(settings: Settings, data_dir: Path) -> list[Service]:
-    """What `sidecar up` starts, in order: only the missing backing services, then the API and
-    a worker for both queues."""
+FLOWER_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "flower" / "flowerconfig.py"
+
+
+def flower_service(settings: Settings, data_dir: Path, credentials: str) -> Service:
+    """Flower behind basic auth (its /metrics and /healthcheck too), state kept on disk."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "celery", "-A", "workers", "flower", "--address=127.0.0.1",
+            f"--port={settings.flower_port}", f"--conf={FLOWER_CONFIG}", "--persistent=True",
+            f"--db={data_dir / 'flower.db'}"]
+    user, _, password = credentials.partition(":")
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{settings.flower_port}/healthcheck",
+                             auth=(user, password), timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return Service("flower", argv, ready, env={"FLOWER_BASIC_AUTH": credentials})
+
+
+def flower_credentials(settings: Settings) -> str:
+    """The configured `user:password`, or a fresh one for this run."""
+    if settings.flower_basic_auth:
+        return settings.flower_basic_auth.get_secret_value()
+    return f"admin:{secrets.token_urlsafe(12)}"
+
+
+def plan(settings: Settings, data_dir: Path, flower: str) -> list[Service]:
+    """What `sidecar up` starts, in order: only the missing backing services, then the API, a
+    worker for both queues, and Flower."""
     optional = [redis_service(settings, data_dir / "redis"), simulator_service(settings)]
-    return [s for s in optional if s is not None] + [api_service(settings),
-                                                      worker_service(settings)]
+    return [s for s in optional if s is not None] + [
+        api_service(settings), worker_service(settings),
+        flower_service(settings, data_dir / "flower", flower)]
 
 
 def child_env(settings: Settings) -> dict[str, str]:

@@ -22,6 +22,7 @@ def service_env(redis_url: str, simulator_url: str, **extra: str) -> dict[str, s
         ANTHROPIC_BASE_URL=simulator_url,
         ANTHROPIC_API_KEY="sk-ant-test",
         JOB_LEASE_SECONDS="4",
+        WORKER_METRICS_PORT="0",
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )

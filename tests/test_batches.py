@@ -52,8 +52,11 @@ def batch_stack(stack: Stack, regions_file: Path,
     proc, log = _spawn("beat", [sys.executable, "-m", "celery", "-A", "workers", "beat",
                                 "-s", str(schedule), "-l", "info"], env)
     beat = Proc("beat", proc, log)
-    stack.extra += [worker, beat]
-    yield stack
+    try:
+        yield stack
+    finally:  # other modules count on nothing consuming the batch queue
+        beat.stop()
+        worker.stop()
 
 
 def create(stack: Stack, jobs: list[dict[str, Any]], mode: str = "queue") -> dict[str, Any]:

@@ -69,3 +69,27 @@ def test_sigterm_api_sends_reconnect_and_clients_resume(stack: Stack) -> None:
         assert got[-1].event == "done" and got[-1].data["status"] == "succeeded"
     finally:
         doomed.stop()
+
+
+def test_each_worker_serves_its_own_metrics(stack: Stack) -> None:
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.procs import free_port
+
+    port = free_port()
+    worker = start_worker({**stack.env, "WORKER_METRICS_PORT": str(port)}, "scraped",
+                          queues="batch")
+    try:
+        job_id = submit(stack.url, priority="batch", max_tokens=20)
+        assert events(stack.url, job_id)[-1].data["status"] == "succeeded"
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for f in text_string_to_metric_families(text) for s in f.samples}
+        assert samples[("sidecar_worker_jobs_total", (("status", "succeeded"),
+                                                     ("type", "chat")))] == 1
+        assert samples[("sidecar_worker_time_to_first_token_seconds_count", ())] == 1
+        assert ("sidecar_worker_queue_depth", (("queue", "batch"),)) in samples
+        assert any(name == "sidecar_worker_tokens_total" for name, _ in samples)
+    finally:
+        worker.stop()
