@@ -59,7 +59,11 @@ MODEL = models.resolve("sonnet")
 PROMPT = "What is the rainfall outlook for the Canterbury plains?"
 WORKER_CONCURRENCY = 300
 WARMUP = 10
-SETTLE = 0.5  # seconds between measured rounds, so one round's tail does not slow the next
+# Between rounds, wait until the worker and API are idle (a round's tail of acks, metrics and
+# cache writes outlives its clients) so one round does not slow the next.
+IDLE_LOOK = 0.3  # seconds
+IDLE_CPU_SHARE = 0.1  # of one core, over IDLE_LOOK
+IDLE_WAIT_MAX = 5.0  # seconds
 TTFT_SIM = {"ttft_ms": 200, "tokens_per_second": 200, "reply_tokens": 20}
 # Section 3's simulator: fast streams, and a first token late enough that every SSE client is
 # attached before its job streams (so "live" is live, not a replay of a finished job).
@@ -193,6 +197,18 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def quiesce(stack: Stack) -> None:
+    """Return once the worker and the API use under IDLE_CPU_SHARE of a core (or after
+    IDLE_WAIT_MAX seconds, on a machine too busy to tell)."""
+    pids = [stack.worker.proc.pid, stack.api.proc.pid]
+    deadline = time.monotonic() + IDLE_WAIT_MAX
+    while time.monotonic() < deadline:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        await asyncio.sleep(IDLE_LOOK)
+        if sum(cpu_seconds(pid) for pid in pids) - before < IDLE_LOOK * IDLE_CPU_SHARE:
+            return
 
 
 class CpuMeter:
@@ -416,14 +432,14 @@ async def ttft_round(stack: Stack, streams: int, samples: TtftSamples) -> None:
         samples.cpu["direct"].update(meter.used())
     samples.direct += firsts
     samples.direct_failures.update(failed)
-    await asyncio.sleep(SETTLE)
+    await quiesce(stack)
     async with sidecar_clients(stack.api.url, streams) as users:
         meter = CpuMeter(stack.pids())
         subs, failed = await settle(submit_and_follow(http, tokens) for http in users)
         samples.cpu["sidecar"].update(meter.used())
     samples.sidecar += subs
     samples.sidecar_failures.update(failed)
-    await asyncio.sleep(SETTLE)
+    await quiesce(stack)
 
 
 def ttft_breakdown(subs: Sequence[Submission]) -> dict[str, dict[str, float]]:
@@ -532,7 +548,7 @@ async def pubsub_baseline(stack: Stack, plan: Plan) -> dict[str, Any]:
             await sub.aclose()
         await client.aclose()
     received = sum(t.received for t in tallies)
-    seconds = max(t.last for t in tallies) - start
+    seconds = max((t.last for t in tallies if t.received), default=math.nan) - start
     return {"subscribers": plan.clients, "connections": "one per subscriber",
             "messages_per_channel": plan.messages, "frame_bytes": len(FRAME),
             "received": received, "lost": plan.clients * plan.messages - received,
@@ -545,9 +561,9 @@ def relay_figures(traces: Sequence[Trace], failures: Counter[str], start: float,
     """Tokens are the jobs' `usage.output_tokens`; the window ends at the last `done`."""
     tokens = sum(int(t.job["usage"]["output_tokens"]) for t in traces if t.intact())
     events = sum(t.token_events for t in traces)
-    seconds = max((t.done for t in traces), default=math.nan) - start
+    seconds = max((t.done for t in traces if t.job), default=math.nan) - start
     server_cpu = sum(v for name, v in cpu.items() if name != "client")
-    firsts = [t.first_token for t in traces]
+    firsts = [t.first_token for t in traces if t.token_events]
     return {
         "clients": len(traces) + failures.total(), "tokens": tokens, "token_events": events,
         "seconds": round(seconds, 3),
@@ -572,7 +588,7 @@ async def relay_live(stack: Stack, clients: int, reply_tokens: int) -> dict[str,
         )
         cpu = meter.used()
     traces = [s.trace for s in subs]
-    start = min((t.first_token for t in traces), default=math.nan)
+    start = min((t.first_token for t in traces if t.token_events), default=math.nan)
     figures = relay_figures(traces, failures, start, cpu)
     attached = sum(t.opened < iso_seconds(t.job["first_token_at"]) for t in traces if t.intact())
     return {"reply_tokens": reply_tokens, **figures, "clients_attached_before_first_token":
@@ -592,11 +608,11 @@ async def relay_replay(stack: Stack, job_ids: list[str]) -> dict[str, Any]:
 
 async def measure_relay(stack: Stack, plan: Plan) -> dict[str, Any]:
     baseline = await pubsub_baseline(stack, plan)
-    await asyncio.sleep(SETTLE)
+    await quiesce(stack)
     live = await relay_live(stack, plan.clients, plan.reply_tokens)
-    await asyncio.sleep(SETTLE)
+    await quiesce(stack)
     replay = await relay_replay(stack, live.pop("job_ids"))
-    await asyncio.sleep(SETTLE)
+    await quiesce(stack)
     long = await relay_live(stack, plan.clients, LONG_REPLY)
     long.pop("job_ids")
     return {"pubsub_baseline": baseline, "live": live, "replay": replay, "live_long": long,
