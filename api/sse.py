@@ -40,9 +40,12 @@ async def job_events(store: JobStore, hub: Hub, job_id: str, after: int,
     queue = await hub.subscribe(job_id)
     cursor = _Cursor(after)
     try:
-        for frame in await store.read_events(job_id, cursor.last):
+        backlog = await store.read_events(job_id, cursor.last)
+        for frame in backlog:
             if cursor.accept(frame):
                 yield frame
+        if not backlog and after and await _ended_before(store, job_id, after):
+            return  # the client already has the whole stream, `done` included
         while not cursor.done:
             frame = await next_or_drain(queue.get, draining, keepalive) or b""
             if frame == RECONNECT:
@@ -62,3 +65,8 @@ async def job_events(store: JobStore, hub: Hub, job_id: str, after: int,
                 yield KEEPALIVE
     finally:
         hub.unsubscribe(job_id, queue)
+
+
+async def _ended_before(store: JobStore, job_id: str, position: int) -> bool:
+    last = await store.last_event(job_id)
+    return last is not None and events.is_done(last) and events.frame_id(last) <= position

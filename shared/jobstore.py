@@ -195,6 +195,10 @@ class JobStore:
         payload = events.data({"status": "queued", "reason": "worker_lost"})
         return bool(await self._requeue(self._keys(job_id), [payload, self.ttl]))
 
+    async def last_event(self, job_id: str) -> bytes | None:
+        frame = await self.redis.lindex(keys.events(job_id), -1)
+        return frame.encode() if isinstance(frame, str) else frame
+
     async def read_events(self, job_id: str, after: int = 0) -> list[bytes]:
         """Frames with ids greater than `after`, in order."""
         frames = await self.redis.lrange(keys.events(job_id), after, -1)

@@ -52,8 +52,8 @@ def test_late_join_and_resume_from_every_position(stack: Stack) -> None:
     live = events(stack.url, job_id)
     late = events(stack.url, job_id)  # the job is finished: a late client gets everything
     assert [(e.id, e.event, e.data) for e in late] == [(e.id, e.event, e.data) for e in live]
-    for position in range(len(live) + 1):
-        tail = events(stack.url, job_id, last=position) if position < len(live) else []
+    for position in range(len(live) + 3):  # past the end too: an empty stream that ends
+        tail = events(stack.url, job_id, last=position)
         assert [e.id for e in tail] == [e.id for e in live[position:]]
         assert [e.data for e in tail] == [e.data for e in live[position:]]
 

@@ -16,6 +16,7 @@ from api.body import read_object
 from api.deps import BackendDep, ClientKeyDep, DrainingDep, HubDep
 from api.submission import Submitted, submit
 from shared import events
+from shared.metrics import TOKEN_FIELDS
 from shared.schemas import HistoryItem, JobRequest, Strict
 from shared.validation import parse
 
@@ -77,7 +78,7 @@ async def chat(request: Request, backend: BackendDep, hub: HubDep,
     if submitted.cached is not None:
         hit = submitted.cached
         return JSONResponse({"response": hit["text"], "model": hit["model"],
-                             "usage": {"input_tokens": 0, "output_tokens": 0}, "cost_usd": 0.0,
+                             "usage": dict.fromkeys(TOKEN_FIELDS, 0), "cost_usd": 0.0,
                              "cached": True, "job_id": hit["job_id"]})
     job_id = submitted.job["id"]
     try:
