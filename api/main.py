@@ -17,7 +17,7 @@ from api import errors
 from api.draining import watch_sigterm
 from api.hub import Hub
 from api.observe import Observe
-from api.routes import batches, chat, health, jobs, limits, metrics
+from api.routes import batches, chat, demo, health, jobs, limits, metrics
 from api.submission import Backend
 from shared.cache import ResponseCache
 from shared.celery_app import create_celery
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(batches.router)
     app.include_router(limits.router)
     app.include_router(metrics.router)
+    app.include_router(demo.router)
     return app
 
 

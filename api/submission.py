@@ -49,26 +49,25 @@ def cacheable(request: JobRequest, settings: Settings) -> bool:
 async def submit(request: JobRequest, backend: Backend, client: str = "") -> Submitted:
     settings = backend.settings
     fields = job_fields(request, settings, client)
-    if not cacheable(request, settings):
+    use_cache = cacheable(request, settings)
+    if not use_cache:
         fields["cache_key"] = ""
     elif (found := await _from_cache(backend, fields["cache_key"], fields["id"])) is not None:
         return found
     await quotas.charge(backend.limiter, settings, client,
                         len(fields["input"]) // 4 + int(fields["max_tokens"]))
-    created, record = await backend.store.create(fields)
+    created, record = await backend.store.create(
+        fields, also=lambda pipe: metrics.count_submitted(pipe, fields["type"], use_cache))
     if created:
         enqueue(backend.celery, fields["id"], fields["priority"])
-        await metrics.count_submitted(backend.redis, fields["type"])
     return Submitted(view(record), created)
 
 
 async def _from_cache(backend: Backend, key: str, job_id: str) -> Submitted | None:
     """A cached answer, or the job of an identical request in flight; None: we lead."""
-    hit = await backend.cache.get(key)
+    hit, leader = await backend.cache.lookup(key, job_id)
     if hit is not None:
         return Submitted({"id": hit["job_id"]}, False, hit)
-    await metrics.count_cache_miss(backend.redis)
-    leader = await backend.cache.lead(key, job_id)
     if leader == job_id:
         return None
     record = await backend.store.get(leader)

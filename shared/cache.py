@@ -17,6 +17,15 @@ from shared.jobstore import as_str
 
 FLIGHT_TTL_SECONDS = 600
 
+# KEYS: answer, flight (one hash tag). ARGV: our job id, flight ttl.
+# Returns {1, answer} on a hit, else {0, the job id answering the request now}.
+LOOKUP = """
+local answer = redis.call('GET', KEYS[1])
+if answer then return {1, answer} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return {0, ARGV[1]} end
+return {0, redis.call('GET', KEYS[2])}
+"""
+
 
 def digest(request: Mapping[str, Any]) -> str:
     """Stable hash of a Claude request: key order and whitespace do not matter."""
@@ -28,26 +37,21 @@ class ResponseCache:
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self.redis = redis
         self.ttl = ttl_seconds
+        self._lookup = redis.register_script(LOOKUP)
 
-    async def get(self, key: str) -> dict[str, Any] | None:
-        """The cached answer. Lookups are counted in the same round trip; misses are counted
-        by the caller on the slow path, so a hit costs one round trip (hits = lookups - misses)."""
+    async def lookup(self, key: str, job_id: str) -> tuple[dict[str, Any] | None, str]:
+        """One round trip: the cached answer, or else who answers this request now — our
+        `job_id` if we became the leader, or the leader's job id. Lookups are counted in the
+        same round trip (hits = lookups - misses; misses are counted on the slow path)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(keys.response_cache(key))
+            await self._lookup([keys.response_cache(key), keys.flight(key)],
+                               [job_id, FLIGHT_TTL_SECONDS], client=pipe)
             pipe.hincrby(keys.metric("cache"), "lookups", 1)
-            raw, _ = await pipe.execute()
-        if raw is None:
-            return None
-        entry: dict[str, Any] = json.loads(raw)
-        return entry
-
-    async def lead(self, key: str, job_id: str) -> str:
-        """Become the request's leader (returns our job id) or learn the leader's job id."""
-        flight = keys.flight(key)
-        if await self.redis.set(flight, job_id, nx=True, ex=FLIGHT_TTL_SECONDS):
-            return job_id
-        leader = await self.redis.get(flight)
-        return as_str(leader) if leader is not None else job_id
+            (hit, value), _ = await pipe.execute()
+        if hit:
+            entry: dict[str, Any] = json.loads(value)
+            return entry, entry["job_id"]
+        return None, as_str(value)
 
     async def put(self, key: str, entry: Mapping[str, Any]) -> None:
         """Store the leader's answer, then let the next identical request lead again."""

@@ -46,7 +46,7 @@ def workers() -> str:
 
 def response_cache(digest: str) -> str:
     """A cached answer for a request's stable hash."""
-    return f"{PREFIX}:cache:{digest}"
+    return f"{PREFIX}:{{cache:{digest}}}:answer"
 
 
 def limits(scope: str) -> str:
@@ -76,7 +76,7 @@ def deferred() -> str:
 
 def flight(digest: str) -> str:
     """The job id currently answering a request with this hash (single-flight)."""
-    return f"{PREFIX}:flight:{digest}"
+    return f"{PREFIX}:{{cache:{digest}}}:flight"
 
 
 def metric(name: str) -> str:

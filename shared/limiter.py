@@ -67,6 +67,7 @@ class Limiter:
         self._learn = redis.register_script(limiter_scripts.LEARN)
         self._cooldown = redis.register_script(limiter_scripts.COOLDOWN)
         self._known: set[str] = set()  # scopes already listed in Redis by this process
+        self._learned: dict[str, float] = {}  # when this process last taught each scope
 
     @staticmethod
     def _keys(scope: str) -> list[str]:
@@ -91,7 +92,13 @@ class Limiter:
         await self._settle(self._keys(scope),
                            [reserved_in, used_in, reserved_out, used_out, call_id])
 
-    async def learn(self, scope: str, headers: Mapping[str, str]) -> None:
+    async def learn(self, scope: str, headers: Mapping[str, str], every: float = 0.25) -> None:
+        """Correct the limits from an answer's headers — at most every `every` seconds per
+        process and scope, since a busy worker gets many answers a second saying the same."""
+        now = time.monotonic()
+        if now - self._learned.get(scope, -every) < every:
+            return
+        self._learned[scope] = now
         await self._learn(self._keys(scope), header_limits(headers))
 
     async def cooldown(self, scope: str, seconds: float) -> None:

@@ -41,13 +41,12 @@ async def count_request(redis: Redis, endpoint: str, status: int) -> None:
     await redis.hincrby(keys.metric("requests"), f"{endpoint} {status}", 1)
 
 
-async def count_cache_miss(redis: Redis) -> None:
-    """Misses only: lookups are counted by the cache itself, and hits = lookups - misses."""
-    await redis.hincrby(keys.metric("cache"), "misses", 1)
-
-
-async def count_submitted(redis: Redis, job_type: str) -> None:
-    await redis.hincrby(keys.metric("jobs"), f"{job_type} submitted", 1)
+def count_submitted(pipe: Any, job_type: str, cache_miss: bool) -> None:
+    """Queue the counts of a new job on a pipeline the caller sends anyway. Cache misses are
+    counted here; lookups by the cache itself, and hits = lookups - misses."""
+    pipe.hincrby(keys.metric("jobs"), f"{job_type} submitted", 1)
+    if cache_miss:
+        pipe.hincrby(keys.metric("cache"), "misses", 1)
 
 
 async def record_job(redis: Redis, job: Mapping[str, Any]) -> None:

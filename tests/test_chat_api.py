@@ -74,7 +74,7 @@ def test_cache_expires(stack: Stack) -> None:
     first = httpx.post(stack.url + "/api/chat", json=body, timeout=30).json()
     client = redis_lib.Redis.from_url(stack.redis_url)
     try:
-        ours = [k for k in client.scan_iter("sidecar:cache:*")
+        ours = [k for k in client.scan_iter("sidecar:{cache:*}:answer")
                 if json.loads(client.get(k) or "{}").get("job_id") == first["job_id"]]
         assert len(ours) == 1
         assert 3500 < client.ttl(ours[0]) <= 3600  # CACHE_TTL_MINUTES=60

@@ -128,7 +128,7 @@ async def _note_upstream_error(ctx: Context, job: Job, exc: anthropic.APIStatusE
     """A 429 cools every worker down for its retry-after; the headers still teach limits."""
     model = job.record["model"]
     ctx.metrics.upstream_error(model, exc.status_code)
-    await ctx.limiter.learn(model, exc.response.headers)
+    await ctx.limiter.learn(model, exc.response.headers, every=0)
     if exc.status_code == 429:
         wait = claude.retry_after(exc)
         if wait is not None:

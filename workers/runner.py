@@ -145,8 +145,8 @@ def failure(exc: Exception) -> tuple[str, dict[str, str] | None]:
 async def _finish(ctx: Context, job: Job, state: Attempts, status: str,
                   error: dict[str, str] | None) -> str:
     fields = _outcome(job.record, state, status, error, ctx.settings)
-    fresh = await ctx.store.get(job.id) or job.record
-    fields["attempts"] = fresh.get("attempts", "0")
+    # The last attempt's number is the job's count (attempts are numbered across deliveries).
+    fields["attempts"] = str(state.count) if state.count else job.record.get("attempts", "0")
     final = await ctx.store.finish(job.id, job.owner, fields)
     if final is None:
         return "lost"
