@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors
+from api import errors, openapi
 from api.draining import watch_sigterm
 from api.hub import Hub
 from api.observe import Observe
@@ -68,10 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials="*" not in settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "Last-Event-ID"],
-            expose_headers=["Location", "Retry-After"],
+            expose_headers=["Location", "Retry-After", "X-Job-Id"],
         )
     app.add_middleware(Observe)
     errors.install(app)
+    openapi.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(chat.router)

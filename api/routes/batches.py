@@ -12,7 +12,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from api import sse
+from api import openapi, sse
 from api.body import read_object
 from api.deps import BackendDep, ClientKeyDep
 from shared import batches, events, keys, reports
@@ -22,8 +22,7 @@ from shared.errors import JobNotFound
 from shared.validation import parse
 
 router = APIRouter(prefix="/api/batches", tags=["batches"])
-BATCH_BODY = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": BatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+BATCH_BODY = openapi.body(BatchRequest)
 
 
 def store_of(backend: BackendDep) -> BatchStore:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import Field, StrictStr
 
-from api import sse
+from api import openapi, sse
 from api.body import read_object
 from api.deps import BackendDep, ClientKeyDep, DrainingDep, HubDep
 from api.submission import Submitted, submit
@@ -44,8 +44,7 @@ class ChatResponse(Strict):
     job_id: str
 
 
-CHAT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": ChatRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+CHAT_BODY = openapi.body(ChatRequest)
 
 
 def as_job(chat: ChatRequest) -> JobRequest:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from api import sse
+from api import openapi, sse
 from api.body import read_object
 from api.deps import (
     BackendDep,
@@ -28,8 +28,7 @@ from shared.validation import parse
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
-JOB_BODY = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": JobRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+JOB_BODY = openapi.body(JobRequest)
 
 
 async def load(store: JobStore, job_id: str) -> dict[str, Any]:
