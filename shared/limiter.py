@@ -71,7 +71,7 @@ class Limiter:
 
     @staticmethod
     def _keys(scope: str) -> list[str]:
-        return [keys.limits(scope), keys.inflight(scope)]
+        return [keys.limits(scope), keys.inflight(scope), keys.waiting(scope)]
 
     async def admit(self, scope: str, call_id: str, tokens_in: int, tokens_out: int,
                     reserve: float, limits: Mapping[str, int], max_inflight: int,

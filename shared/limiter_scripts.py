@@ -30,7 +30,8 @@ local function save()
 end
 """
 
-# KEYS[2]: the model's in-flight set (member = call id, score = when to presume it dead).
+# KEYS[2]: the model's in-flight set (member = call id, score = when to presume it dead);
+# KEYS[3]: its set of calls waiting for capacity.
 # ARGV: input tokens, output tokens (max_tokens), reserve share (kept back from this priority),
 # then configured rpm, itpm, otpm, max in flight (used only while the hash holds none), then
 # the call id, how long it may hold its slot, and 1 to probe while limits are unknown.
@@ -48,13 +49,21 @@ local cool = num('cooldown_until', 0)
 if cool > now then save(); return {0, tostring(cool - now), 'cooldown'} end
 local need = {rpm = 1, itpm = tonumber(ARGV[1]), otpm = tonumber(ARGV[2])}
 local share = tonumber(ARGV[3])
+-- Batch work queues behind the batch work already waiting: its wait counts their demand too,
+-- so a long queue is waited out in Redis (deferred), not by polling. Interactive work draws on
+-- the reserve and does not queue behind batch.
+local ahead = 0
+if share > 0 then
+  ahead = redis.call('ZCARD', KEYS[3])
+  if redis.call('ZSCORE', KEYS[3], ARGV[8]) then ahead = ahead - 1 end
+end
 local wait, reason = 0, ''
 for _, n in ipairs(names) do
   local limit = num(n, 0)
   if limit > 0 then
     local want = math.min(need[n], limit * (1 - share)) + limit * share
     if level[n] < want then
-      local w = (want - level[n]) * 60 / limit
+      local w = (want - level[n] + ahead * need[n]) * 60 / limit
       if w > wait then wait, reason = w, n end
     end
   end

@@ -109,3 +109,15 @@ async def test_unknown_limits_probe_one_call_until_headers_arrive(limiter: Limit
 async def test_keys_share_a_cluster_hash_tag() -> None:
     tag = keys.limits("m").split("{")[1].split("}")[0]
     assert tag == keys.inflight("m").split("{")[1].split("}")[0]
+
+
+async def test_batch_waits_behind_the_batch_queue(limiter: Limiter) -> None:
+    limits = {"rpm": 60, "itpm": 0, "otpm": 0}
+    for n in range(48):  # batch fills its 80 % share
+        assert (await admit(limiter, f"b{n}", reserve=0.2, limits=limits))[0]
+    _, alone, _ = await admit(limiter, "first", reserve=0.2, limits=limits)
+    await limiter.redis.zadd(keys.waiting("m"), {f"w{n}": 1e12 for n in range(10)})
+    _, queued, _ = await admit(limiter, "eleventh", reserve=0.2, limits=limits)
+    assert queued == pytest.approx(alone + 10, abs=0.2)  # ten requests ahead at one a second
+    _, interactive_wait, _ = await admit(limiter, "person", limits=limits)
+    assert interactive_wait == 0  # a person does not queue behind the batch
