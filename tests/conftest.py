@@ -23,13 +23,15 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> Iterator[str]:
-    """A clean database on the session's redis-server."""
+    """A clean database of its own on the session's redis-server (database 15, so flushing it
+    never touches the running stack's state in database 0)."""
     import redis
 
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushall()
+    url = redis_server.url.rsplit("/", 1)[0] + "/15"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
     client.close()
-    yield redis_server.url
+    yield url
 
 
 @pytest.fixture(scope="session")
