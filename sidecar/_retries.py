@@ -2,8 +2,7 @@
 `SidecarError` a caller sees when it gives up.
 
 The client builds its SDK clients with `max_retries=0` so that retries happen in one layer
-only: here. (`workers/claude.py` holds the same rules for the workers; `sidecar/` may not import
-`workers/`, hence this small twin.)
+only: here. What a failure means is decided in `shared.upstream`, as for the workers.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import anthropic
-import httpx2
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -25,61 +23,24 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from shared import upstream
+from shared.upstream import UPSTREAM_ERRORS, error_type, retry_after
 from sidecar.errors import SidecarError, from_response
 
 logger = logging.getLogger("sidecar.client")
 
-# Error types worth another attempt even when they arrive inside a 200 stream.
-RETRYABLE_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
 # A 429 asking for a longer wait than this is handed to the caller instead of slept through.
 MAX_RETRY_AFTER = 60.0
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 8.0
-
-# What a call to Claude can raise: the SDK's errors, and the HTTP library's own when a stream is
-# cut after its headers arrived (the SDK does not wrap those).
-UPSTREAM_ERRORS = (anthropic.APIError, httpx2.TransportError)
 
 _backoff = wait_exponential_jitter(
     multiplier=BACKOFF_INITIAL, max=BACKOFF_MAX, jitter=BACKOFF_INITIAL
 )
 
 
-def retry_after(exc: BaseException) -> float | None:
-    """Seconds the upstream asked us to wait, when it said so in a form we can read."""
-    if not isinstance(exc, anthropic.APIStatusError):
-        return None
-    value = exc.response.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def error_type(exc: BaseException) -> str:
-    """Anthropic's error type (`overloaded_error`, …) or a close name for transport failures."""
-    if isinstance(exc, anthropic.APIStatusError):
-        return exc.type or f"http_{exc.status_code}"
-    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
-        return "timeout_error"
-    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-        return "connection_error"
-    return type(exc).__name__
-
-
 def is_retryable(exc: BaseException) -> bool:
-    """Connection drops, 5xx/529, overloads inside a stream and a 429 that says when to come
-    back retry; a 4xx is the caller's mistake and a 429 without retry-after is a spend limit."""
-    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-        return True
-    if not isinstance(exc, anthropic.APIStatusError):
-        return False
-    if exc.status_code == 429:
-        after = retry_after(exc)
-        return after is not None and after <= MAX_RETRY_AFTER
-    if exc.status_code >= 500 or exc.status_code in (408, 409):
-        return True
-    return exc.status_code < 400 and error_type(exc) in RETRYABLE_TYPES
+    return upstream.is_retryable(exc, MAX_RETRY_AFTER)
 
 
 def wait(state: RetryCallState) -> float:

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-import httpx2
 
 from shared.settings import Settings
+from shared.upstream import error_type, is_retryable, message, retry_after
 
-RETRYABLE_TYPES = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
+__all__ = ["describe", "error_type", "is_retryable", "retry_after", "stream_once"]
+
 
 
 def create_client(settings: Settings, max_connections: int) -> anthropic.AsyncAnthropic:
@@ -102,60 +103,9 @@ def _usage(usage: Any) -> dict[str, int]:
     }
 
 
-def error_type(exc: BaseException) -> str:
-    """Anthropic's error type for an SDK error (e.g. `overloaded_error`), or a close name."""
-    if isinstance(exc, anthropic.APIStatusError):
-        body = exc.body
-        if isinstance(body, dict):
-            inner = body.get("error", body)
-            if isinstance(inner, dict) and isinstance(inner.get("type"), str):
-                return str(inner["type"])
-        return f"http_{exc.status_code}"
-    if isinstance(exc, anthropic.APITimeoutError):
-        return "timeout_error"
-    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-        return "connection_error"
-    return type(exc).__name__
-
-
-def retry_after(exc: BaseException) -> float | None:
-    """Seconds the upstream asked us to wait, when it said."""
-    if isinstance(exc, anthropic.APIStatusError):
-        value = exc.response.headers.get("retry-after")
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
-    return None
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """429 with retry-after, 529, 5xx, connection drops and mid-stream overloads retry; 4xx
-    (bad request, auth, permission, not found) and a spend-limit 429 (no retry-after) do not."""
-    # A stream cut mid-way surfaces as the HTTP library's own error, not the SDK's.
-    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-        return True
-    if not isinstance(exc, anthropic.APIStatusError):
-        return False
-    if exc.status_code == 429:
-        return retry_after(exc) is not None
-    if exc.status_code >= 500 or exc.status_code in (408, 409):
-        return True
-    return error_type(exc) in RETRYABLE_TYPES
-
-
-def _message(exc: anthropic.APIError) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-    return str(exc)
-
-
-def describe(exc: anthropic.APIError) -> dict[str, str]:
+def describe(exc: BaseException) -> dict[str, str]:
     """The job error for a call that failed for good, in Claude's own terms."""
     if isinstance(exc, anthropic.RateLimitError) and retry_after(exc) is None:
         return {"type": "spend_limit", "message": "Claude answered 429 without retry-after "
-                f"(a spend or usage limit, not a rate limit): {_message(exc)}"}
-    return {"type": error_type(exc), "message": _message(exc)}
+                f"(a spend or usage limit, not a rate limit): {message(exc)}"}
+    return {"type": error_type(exc), "message": message(exc)}
