@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     queue_deadline_interactive_seconds: float = Field(120, gt=0)
     queue_deadline_batch_seconds: float = Field(43_200, gt=0)
     defer_after_seconds: float = Field(2.0, ge=0)
+    count_tokens_above: int = Field(20_000, ge=0)
     client_rpm: int = Field(120, ge=0)
     client_tpm: int = Field(200_000, ge=0)
 

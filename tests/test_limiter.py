@@ -121,3 +121,24 @@ async def test_batch_waits_behind_the_batch_queue(limiter: Limiter) -> None:
     assert queued == pytest.approx(alone + 10, abs=0.2)  # ten requests ahead at one a second
     _, interactive_wait, _ = await admit(limiter, "person", limits=limits)
     assert interactive_wait == 0  # a person does not queue behind the batch
+
+
+async def test_big_requests_are_counted_by_claude(redis_url: str) -> None:
+    import anthropic
+
+    from tests.simulator_fixtures import start_simulator
+    from workers.admission import input_tokens
+
+    sim = start_simulator()
+    try:
+        client = anthropic.AsyncAnthropic(base_url=sim.url, api_key="k", max_retries=0)
+        request = {"model": "claude-sonnet-5-5", "max_tokens": 10,
+                   "messages": [{"role": "user", "content": "dry " * 400}]}
+        local = await input_tokens(client, request, exact_above=10**9)
+        exact = await input_tokens(client, request, exact_above=0)
+        calls = sim.stats()["requests"].get("/v1/messages/count_tokens", {})
+        await client.close()
+    finally:
+        sim.stop()
+    assert calls == {"200": 1}  # only the big one asked Claude
+    assert local > 0 and exact > 0

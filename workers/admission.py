@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import anthropic
+
 from shared import keys
 from shared.limiter import Limiter, configured_limits, estimate_input_tokens
 from shared.settings import Settings
@@ -50,13 +52,12 @@ def _deadline(record: Mapping[str, str], settings: Settings) -> float:
 
 
 async def reserve(limiter: Limiter, settings: Settings, record: Mapping[str, str],
-                  request: Mapping[str, Any], call_id: str,
+                  request: Mapping[str, Any], call_id: str, tokens_in: int,
                   defer_after: float | None = None) -> Reservation:
     """Take capacity for one call, waiting as long as the queue deadline allows — or, when the
     wait exceeds `defer_after`, raise Defer so the worker slot serves someone else meanwhile."""
     model = record["model"]
-    reservation = Reservation(model, call_id, estimate_input_tokens(request),
-                              int(request["max_tokens"]))
+    reservation = Reservation(model, call_id, tokens_in, int(request["max_tokens"]))
     reserve_share = settings.interactive_reserve if record.get("priority") == "batch" else 0.0
     limits = configured_limits(settings, model)
     deadline = _deadline(record, settings)
@@ -90,3 +91,19 @@ async def settle(limiter: Limiter, reservation: Reservation, usage: Mapping[str,
     used_in = usage.get("input_tokens", 0) + usage.get("cache_creation_input_tokens", 0)
     await limiter.settle(reservation.scope, reservation.call_id, reservation.tokens_in, used_in,
                          reservation.tokens_out, usage.get("output_tokens", 0))
+
+
+async def input_tokens(client: anthropic.AsyncAnthropic, request: Mapping[str, Any],
+                       exact_above: int) -> int:
+    """What a call will use of the input-token bucket: counted locally, or by Claude's
+    count_tokens when the request is big enough for a local guess to matter."""
+    estimate = estimate_input_tokens(request)
+    if estimate < exact_above:
+        return estimate
+    fields = ("model", "messages", "system", "tools", "tool_choice")
+    try:
+        counted = await client.messages.count_tokens(
+            **{k: request[k] for k in fields if k in request})
+    except anthropic.APIError:
+        return estimate  # counting is an optimisation; never fail a job over it
+    return int(counted.input_tokens)

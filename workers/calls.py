@@ -76,7 +76,8 @@ async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -
     reservation, job.reservation = job.reservation, None
     if reservation is None and ctx.settings.limiter_enabled:
         reservation = await admission.reserve(ctx.limiter, ctx.settings, job.record,
-                                              job.request, call_id(job.id))
+                                              job.request, call_id(job.id),
+                                              await job.input_tokens(ctx))
     if reservation is not None and reservation.waited:
         ctx.metrics.waited(job.record["model"], reservation.waited)
     number, job.first_attempt = job.first_attempt, 0  # the claim began the first attempt
@@ -150,6 +151,13 @@ class Job:
     limiter: Limiter
     reservation: admission.Reservation | None = None  # taken before the claim, for attempt 1
     first_attempt: int = 0  # the attempt the claim began, not yet used
+    counted: int | None = None  # the request's input tokens, once known
+
+    async def input_tokens(self, ctx: Context) -> int:
+        if self.counted is None:
+            self.counted = await admission.input_tokens(
+                ctx.client, self.request, ctx.settings.count_tokens_above)
+        return self.counted
 
     @property
     def job_type(self) -> jobtypes.JobType:

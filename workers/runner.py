@@ -81,7 +81,7 @@ async def _reserve_before_claim(ctx: Context, job: Job) -> admission.Reservation
     """Batch jobs facing a long wait go back to the queue instead of holding a slot."""
     defer_after = ctx.settings.defer_after_seconds if job.record["priority"] == "batch" else None
     return await admission.reserve(ctx.limiter, ctx.settings, job.record, job.request,
-                                   call_id(job.id), defer_after)
+                                   call_id(job.id), await job.input_tokens(ctx), defer_after)
 
 
 async def _release(ctx: Context, job: Job) -> None:
