@@ -4,6 +4,7 @@ the response cache, or follow the job already answering them (single-flight)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from shared.cache import ResponseCache
 from shared.celery_app import RUN_JOB
 from shared.errors import ServiceUnavailable
 from shared.jobspec import job_fields
-from shared.jobstore import JobStore, view
+from shared.jobstore import JobStore, Record, view
 from shared.limiter import Limiter
 from shared.schemas import JobRequest
 from shared.settings import Settings
@@ -70,11 +71,20 @@ async def _from_cache(backend: Backend, key: str, job_id: str) -> Submitted | No
         return Submitted({"id": hit["job_id"]}, False, hit)
     if leader == job_id:
         return None
-    record = await backend.store.get(leader)
-    if record is None:  # the leader's job expired: lead ourselves
+    record = await _leaders_job(backend, leader)
+    if record is None:  # the leader never created its job (it died) or it expired: lead
         await backend.cache.abandon(key)
         return None
     return Submitted(view(record), False)
+
+
+async def _leaders_job(backend: Backend, job_id: str, patience: float = 2.0) -> Record | None:
+    """The leader records its job just after taking the flight: give it a moment."""
+    for _ in range(int(patience / 0.05)):
+        if (record := await backend.store.get(job_id)) is not None:
+            return record
+        await asyncio.sleep(0.05)
+    return None
 
 
 def enqueue(celery: Celery, job_id: str, queue: str) -> None:
