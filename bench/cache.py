@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import time
@@ -21,9 +22,9 @@ from typing import Any
 
 import httpx
 
-from tests.procs import RedisServer
-from tests.simulator_fixtures import start_simulator
-from tests.stack import service_env, start_api, start_worker
+from bench.common.procs import running_api, running_redis, running_simulator, running_worker
+from bench.common.stats import rank_percentile
+from tests.stack import service_env
 
 
 def timed(client: httpx.Client, method: str, path: str, n: int, **kwargs: Any) -> list[float]:
@@ -34,11 +35,6 @@ def timed(client: httpx.Client, method: str, path: str, n: int, **kwargs: Any) -
         samples.append((time.perf_counter() - start) * 1000)
         response.raise_for_status()
     return samples
-
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def single_flight(url: str, sim: Any) -> int:
@@ -54,28 +50,24 @@ def single_flight(url: str, sim: Any) -> int:
 
 
 def run(requests: int) -> dict[str, Any]:
-    redis = RedisServer().start()
-    sim = start_simulator(ttft_ms=200, tokens_per_second=100)
-    env = service_env(redis.url, sim.url, LOG_LEVEL="WARNING")
-    procs = [start_worker(env, "cache-bench"), start_api(env, "cache-api")]
-    try:
-        with httpx.Client(base_url=procs[1].url, timeout=30) as client:
+    with contextlib.ExitStack() as stops:
+        redis = running_redis(stops)
+        sim = running_simulator(stops, ttft_ms=200, tokens_per_second=100)
+        env = service_env(redis.url, sim.url, LOG_LEVEL="WARNING")
+        running_worker(stops, env, "cache-bench")
+        api = running_api(stops, env, "cache-api")
+        with httpx.Client(base_url=api.url, timeout=30) as client:
             body = {"message": "How full is the Waimakariri?", "max_tokens": 50}
             miss = timed(client, "POST", "/api/chat", 1, json=body)[0]
             timed(client, "GET", "/health", 200)  # warm up
             health = timed(client, "GET", "/health", requests)
             hits = timed(client, "POST", "/api/chat", requests, json=body)
             assert client.post("/api/chat", json=body).json()["cached"] is True
-        calls = single_flight(procs[1].url, sim)
-    finally:
-        for proc in procs:
-            proc.stop()
-        sim.stop()
-        redis.stop()
+        calls = single_flight(api.url, sim)
     return {
         "requests": requests,
-        "health_p50_ms": statistics.median(health), "health_p99_ms": pct(health, 0.99),
-        "hit_p50_ms": statistics.median(hits), "hit_p99_ms": pct(hits, 0.99),
+        "health_p50_ms": statistics.median(health), "health_p99_ms": rank_percentile(health, 0.99),
+        "hit_p50_ms": statistics.median(hits), "hit_p99_ms": rank_percentile(hits, 0.99),
         "hit_over_health_p50": statistics.median(hits) / statistics.median(health),
         "miss_ms": miss, "miss_over_hit": miss / statistics.median(hits),
         "upstream_calls_for_50_identical": calls,

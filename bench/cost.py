@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -24,11 +25,12 @@ from typing import Any
 import anthropic
 import httpx
 
+from bench.common.procs import running_api, running_redis, running_simulator, running_worker
 from shared import pricing
 from shared.jobtypes.drought import DroughtInput, build_request
-from tests.procs import RedisServer, wait_until
-from tests.simulator_fixtures import SimProcess, start_simulator
-from tests.stack import Proc, _spawn, service_env, start_api, start_worker
+from tests.procs import wait_until
+from tests.simulator_fixtures import SimProcess
+from tests.stack import Proc, _spawn, service_env
 
 MODEL = "claude-sonnet-5-5"
 
@@ -92,29 +94,31 @@ def measure(sim: SimProcess, label: str, run: Any) -> dict[str, Any]:
     return row
 
 
+def measure_all(count: int) -> list[dict[str, Any]]:
+    """The three ways, one after another, on one redis-server, simulator, worker, API and beat."""
+    with contextlib.ExitStack() as stops:
+        redis = running_redis(stops)
+        sim = running_simulator(stops, ttft_ms=50, tokens_per_second=400,
+                                batch_seconds_per_request=0.01)
+        env = service_env(redis.url, sim.url, LOG_LEVEL="WARNING",
+                          UPSTREAM_BATCH_POLL_SECONDS="1")
+        running_worker(stops, env, "cost-worker", concurrency=100)
+        url = running_api(stops, env).url
+        schedule = Path(redis.dir) / "beat-schedule"
+        beat, log = _spawn("beat", [sys.executable, "-m", "celery", "-A", "workers", "beat", "-s",
+                                    str(schedule)], env)
+        stops.callback(Proc("beat", beat, log).stop)
+        return [measure(sim, "naive (SDK, no caching)", lambda: asyncio.run(naive(sim, count))),
+                measure(sim, "queue + prompt caching", lambda: sidecar_batch(url, count, "queue")),
+                measure(sim, "anthropic_batch + caching",
+                        lambda: sidecar_batch(url, count, "anthropic_batch"))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--regions", type=int, default=200)
     count = parser.parse_args().regions
-    redis = RedisServer().start()
-    sim = start_simulator(ttft_ms=50, tokens_per_second=400, batch_seconds_per_request=0.01)
-    env = service_env(redis.url, sim.url, LOG_LEVEL="WARNING", UPSTREAM_BATCH_POLL_SECONDS="1")
-    procs: list[Proc] = [start_worker(env, "cost-worker", concurrency=100), start_api(env)]
-    schedule = Path(redis.dir) / "beat-schedule"
-    beat, log = _spawn("beat", [sys.executable, "-m", "celery", "-A", "workers", "beat", "-s",
-                                str(schedule)], env)
-    procs.append(Proc("beat", beat, log))
-    url = procs[1].url
-    try:
-        rows = [measure(sim, "naive (SDK, no caching)", lambda: asyncio.run(naive(sim, count))),
-                measure(sim, "queue + prompt caching", lambda: sidecar_batch(url, count, "queue")),
-                measure(sim, "anthropic_batch + caching",
-                        lambda: sidecar_batch(url, count, "anthropic_batch"))]
-    finally:
-        for proc in procs:
-            proc.stop()
-        sim.stop()
-        redis.stop()
+    rows = measure_all(count)
     base = rows[0]["cost_usd"]
     print(f"{count} regions, model {MODEL}")
     for row in rows:

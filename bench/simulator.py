@@ -5,7 +5,7 @@ opens N concurrent streams through one `anthropic.AsyncAnthropic` client and rep
 held at once, tokens received, aggregate tokens/s, ideal vs actual wall time and simulator CPU
 seconds per token, each also as a ratio to the baseline measured in the same run.
 
-    python bench/simulator.py --streams 500
+    python -m bench.simulator --streams 500
 """
 
 from __future__ import annotations
@@ -14,20 +14,19 @@ import argparse
 import asyncio
 import json
 import logging
-import os
-import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx2
 import uvloop
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common.meters import cpu_seconds
+from bench.common.sdk import sdk_client
+from tests.simulator_fixtures import start_simulator
+
 MODEL = "claude-sonnet-5-5"
 log = logging.getLogger("bench.simulator")
 
@@ -57,38 +56,6 @@ class Round:
         return 1e6 * self.sim_cpu / self.tokens if self.tokens else float("nan")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    argv = [
-        sys.executable, "-m", "simulator", "--port", str(port),
-        "--tokens-per-second", str(args.tps), "--ttft-ms", str(args.ttft_ms),
-        "--reply-tokens", str(args.max_tokens), "--log-level", "WARNING",
-    ]
-    proc = subprocess.Popen(argv, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx2.get(f"{url}/_sim/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx2.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("simulator did not become healthy")
-
-
 async def one_stream(client: anthropic.AsyncAnthropic, max_tokens: int) -> tuple[int, float]:
     """Read a whole raw stream; return the output tokens it reported and how long it took."""
     started = time.monotonic()
@@ -108,13 +75,13 @@ async def measure(
     streams: int, args: argparse.Namespace,
 ) -> Round:
     await control.post("/_sim/reset")
-    sim_cpu, client_cpu = process_cpu_seconds(pid), time.process_time()
+    sim_cpu, client_cpu = cpu_seconds(pid), time.process_time()
     started = time.monotonic()
     outcomes = await asyncio.gather(
         *(one_stream(client, args.max_tokens) for _ in range(streams)), return_exceptions=True
     )
     wall = time.monotonic() - started
-    sim_cpu = process_cpu_seconds(pid) - sim_cpu
+    sim_cpu = cpu_seconds(pid) - sim_cpu
     client_cpu = time.process_time() - client_cpu
     stats = (await control.get("/_sim/stats")).json()
     failures = [o for o in outcomes if isinstance(o, BaseException)]
@@ -163,24 +130,18 @@ def report(base: Round, load: Round) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    proc, url = start_simulator(args)
-    limits = httpx2.Limits(
-        max_connections=args.streams + 100, max_keepalive_connections=args.streams
-    )
+    sim = start_simulator(tokens_per_second=args.tps, ttft_ms=args.ttft_ms,
+                          reply_tokens=args.max_tokens, log_level="WARNING")
     try:
         async with (
-            anthropic.AsyncAnthropic(
-                api_key="bench", base_url=url, max_retries=0,
-                http_client=anthropic.DefaultAsyncHttpxClient(limits=limits),
-            ) as client,
-            httpx2.AsyncClient(base_url=url) as control,
+            sdk_client(sim.url, args.streams + 100, keepalive=args.streams) as client,
+            httpx2.AsyncClient(base_url=sim.url) as control,
         ):
-            base = await measure(client, control, proc.pid, 1, args)
-            load = await measure(client, control, proc.pid, args.streams, args)
+            base = await measure(client, control, sim.pid, 1, args)
+            load = await measure(client, control, sim.pid, args.streams, args)
         return report(base, load)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        sim.stop()
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 Used by the simulator's own tests and by any test or benchmark that needs a stand-in for
 Claude: `sim = start_simulator(rpm=3, ttft_ms=10)`, point the SDK at `sim.url`, `sim.stop()`.
+The `test_simulator_*` modules import the fixtures `sim`, `clean` and `client` defined here.
 """
 
 from __future__ import annotations
@@ -15,8 +16,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import anthropic
+import pytest
+from anthropic.types import MessageParam
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,6 +110,51 @@ def start_simulator(timeout: float = 20.0, **flags: Any) -> SimProcess:
             raise RuntimeError(f"simulator did not start (exit {proc.poll()}):\n{output}")
         time.sleep(0.05)
     return sim
+
+
+# --- the simulator's own tests, through the SDK ---------------------------------------------
+# A test module imports the fixtures under their function names (`from tests.simulator_fixtures
+# import sim_process as sim_process`, and so on) and asks for them as `sim`, `client` and `clean`
+# (autouse: every test starts on a reset simulator).
+
+MODEL = "claude-sonnet-5-5"
+KEY = "sim-key"
+HELLO: list[MessageParam] = [{"role": "user", "content": "How dry is the north paddock?"}]
+
+
+@pytest.fixture(scope="module", name="sim")
+def sim_process() -> Iterator[SimProcess]:
+    """One simulator per test module, fast and with a key the SDK must send."""
+    process = start_simulator(
+        api_key=KEY, ttft_ms=5, tokens_per_second=2000, batch_seconds_per_request=0.02
+    )
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(autouse=True, name="clean")
+def reset_sim(sim: SimProcess) -> None:
+    """Every test starts on fresh counters, no faults and the startup config."""
+    sim.reset()
+
+
+@pytest.fixture(name="client")
+def sdk_client(sim: SimProcess) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(api_key=KEY, base_url=sim.url, max_retries=0) as sdk:
+        yield sdk
+
+
+def wait_for(check: Any, timeout: float = 5.0) -> Any:
+    """Poll `check` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
 
 
 # A small JSON Schema checker for the keywords the simulator promises to honour, so tests do

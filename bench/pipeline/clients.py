@@ -1,0 +1,128 @@
+"""The bench's users: Sidecar SSE clients that submit and follow jobs, and what each one saw."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import secrets
+import ssl
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from bench.pipeline.plan import PROMPT
+from sidecar.sse import Event, aparse_lines
+
+T = TypeVar("T")
+# One TLS context for every client: building one per httpx client costs ~35 ms of CPU.
+SSL_CONTEXT = ssl.create_default_context()
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code} {exc.request.method} {exc.request.url.path}"
+    return type(exc).__name__
+
+
+async def settle(aws: Iterable[Awaitable[T]]) -> tuple[list[T], Counter[str]]:
+    """Run all at once; what succeeded, and the failures counted by kind."""
+    outcomes = await asyncio.gather(*aws, return_exceptions=True)
+    failures = Counter(describe(o) for o in outcomes if isinstance(o, BaseException))
+    return [o for o in outcomes if not isinstance(o, BaseException)], failures
+
+
+def job_body(max_tokens: int) -> dict[str, Any]:
+    """A chat job with a message of its own: identical requests would be answered from
+    Sidecar's response cache, or follow the one job already answering them."""
+    message = f"{PROMPT} (request {secrets.token_hex(6)})"
+    return {"type": "chat", "input": {"message": message}, "max_tokens": max_tokens,
+            "priority": "interactive"}
+
+
+@dataclass
+class Trace:
+    """What one SSE client saw of one job (wall-clock times)."""
+
+    opened: float
+    first_token: float = math.nan
+    done: float = math.nan
+    token_events: int = 0
+    text: list[str] = field(default_factory=list)
+    job: dict[str, Any] = field(default_factory=dict)
+
+    def see(self, event: Event) -> None:
+        if event.event == "token":
+            if not self.token_events:
+                self.first_token = time.time()
+            self.token_events += 1
+            self.text.append(event.data["text"])
+        elif event.event == "reset":
+            self.text.clear()
+        elif event.event == "done":
+            self.done = time.time()
+            self.job = event.data
+
+    def intact(self) -> bool:
+        """The job succeeded and the client holds exactly its text."""
+        return not self.defect()
+
+    def defect(self) -> str:
+        """What went wrong for this client ('' when nothing did)."""
+        status = self.job.get("status")
+        if status != "succeeded":
+            return f"job {status}: {(self.job.get('error') or {}).get('type')}"
+        result = self.job.get("result") or {}
+        return "" if "".join(self.text) == result.get("text") else "text differs from result"
+
+
+def defects(traces: Iterable[Trace], failures: Counter[str]) -> dict[str, int]:
+    """Streams that failed outright or ended with a failed job or a different text, by kind."""
+    found = Counter(t.defect() for t in traces)
+    del found[""]
+    return dict(found + failures)
+
+
+async def follow(http: httpx.AsyncClient, job_id: str) -> Trace:
+    trace = Trace(opened=time.time())
+    async with http.stream("GET", f"/api/jobs/{job_id}/events") as response:
+        response.raise_for_status()
+        async for event in aparse_lines(response.aiter_lines()):
+            trace.see(event)
+            if event.event == "done":
+                break
+    return trace
+
+
+@dataclass
+class Submission:
+    sent: float  # just before the POST
+    accepted: float  # the 202 arrived
+    trace: Trace
+
+
+async def submit_and_follow(http: httpx.AsyncClient, max_tokens: int) -> Submission:
+    sent = time.time()
+    response = await http.post("/api/jobs", json=job_body(max_tokens))
+    response.raise_for_status()
+    accepted = time.time()
+    return Submission(sent, accepted, await follow(http, response.json()["id"]))
+
+
+@contextlib.asynccontextmanager
+async def sidecar_clients(url: str, count: int) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """One client (and so one connection) per user, as browsers would have. A shared client
+    does not scale here: httpcore's pool scans every connection on every request event, which
+    at 200 streams cost the bench ~5 CPU-s per round and made it the bottleneck."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(httpx.AsyncClient(
+                base_url=url, trust_env=False, timeout=httpx.Timeout(30, read=120),
+                transport=httpx.AsyncHTTPTransport(verify=SSL_CONTEXT),
+            ))
+            for _ in range(count)
+        ]

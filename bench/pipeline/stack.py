@@ -1,0 +1,73 @@
+"""The processes `bench.pipeline` measures: redis-server, simulator, Sidecar worker, the no-op
+baseline worker and the API."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from bench.common.meters import CpuMeter, wait_idle
+from bench.common.procs import (
+    bench_env,
+    running_api,
+    running_redis,
+    running_simulator,
+    running_worker,
+)
+from bench.noop_app import QUEUE
+from bench.pipeline.plan import WORKER_CONCURRENCY
+from tests.procs import RedisServer, free_port, wait_until
+from tests.simulator_fixtures import SimProcess
+from tests.stack import Proc, _spawn
+
+
+@dataclass
+class Stack:
+    redis: RedisServer
+    sim: SimProcess
+    worker: Proc
+    noop: Proc
+    api: Proc
+
+    def pids(self) -> dict[str, list[int]]:
+        assert self.redis.proc is not None
+        return {"worker": [self.worker.proc.pid], "api": [self.api.proc.pid],
+                "simulator": [self.sim.pid], "redis": [self.redis.proc.pid]}
+
+    def meter(self, *roles: str) -> CpuMeter:
+        """CPU seconds of the named processes (all by default) and of this bench's own client
+        side, from now on."""
+        pids = self.pids()
+        return CpuMeter({r: pids[r] for r in roles or pids}, client=True, digits=3)
+
+    async def quiesce(self) -> None:
+        """Return once the worker and the API are idle."""
+        await wait_idle([self.worker.proc.pid, self.api.proc.pid])
+
+
+def start_noop_worker(env: dict[str, str]) -> Proc:
+    """The baseline's worker: `start_worker`'s command line, on the no-op app and its queue."""
+    argv = [sys.executable, "-m", "celery", "-A", "bench.noop_app", "worker", "-l", "info",
+            "-n", f"noop-{free_port()}@%h", "-c", str(WORKER_CONCURRENCY), "--without-gossip",
+            "--without-mingle", "-Q", QUEUE]
+    proc, output = _spawn("noop", argv, env)
+    worker = Proc("noop", proc, output)
+    wait_until(lambda: "ready." in worker.output() or proc.poll() is not None, 30, "noop ready")
+    if proc.poll() is not None:
+        raise RuntimeError(f"no-op worker exited:\n{worker.output()[-3000:]}")
+    return worker
+
+
+@contextlib.contextmanager
+def running_stack() -> Iterator[Stack]:
+    with contextlib.ExitStack() as stops:
+        server = running_redis(stops)
+        sim = running_simulator(stops, log_level="WARNING")
+        env = bench_env(server.url, sim.url, WORKER_CONCURRENCY=str(WORKER_CONCURRENCY))
+        worker = running_worker(stops, env, "bench", concurrency=WORKER_CONCURRENCY)
+        noop = start_noop_worker(env)
+        stops.callback(noop.stop)
+        api = running_api(stops, env)
+        yield Stack(server, sim, worker, noop, api)

@@ -1,0 +1,76 @@
+"""Section 1 of `bench.pipeline`: submit → worker start, against a no-op Celery task's
+send → start on the same Celery config."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import httpx
+import redis
+from celery import Celery
+
+from bench.common.stats import iso_seconds, spread
+from bench.noop_app import NOOP, QUEUE, started_key
+from bench.pipeline.clients import job_body
+from bench.pipeline.plan import WARMUP, Plan
+from bench.pipeline.stack import Stack
+from shared.celery_app import create_celery
+from shared.settings import load_settings
+from sidecar.sse import parse_lines
+
+
+def bare_start(sender: Celery, store: redis.Redis) -> float:
+    """Send the no-op task and wait until it notes its start; seconds from send to start."""
+    token = secrets.token_hex(8)
+    sent = time.time()
+    sender.send_task(NOOP, args=[token], queue=QUEUE)
+    popped = store.blpop([started_key(token)], timeout=10)
+    if popped is None:
+        raise TimeoutError("the no-op task did not start within 10 s")
+    return float(popped[1]) - sent
+
+
+def follow_sync(http: httpx.Client, job_id: str) -> dict[str, Any]:
+    with http.stream("GET", f"/api/jobs/{job_id}/events") as response:
+        for event in parse_lines(response.iter_lines()):
+            if event.event == "done":
+                return dict(event.data)
+    raise RuntimeError(f"the stream of job {job_id} ended without `done`")
+
+
+def sidecar_start(http: httpx.Client) -> tuple[float, float]:
+    """POST a job and follow it to its end; seconds from just before the POST to the job's
+    `started_at`, and to the POST's answer."""
+    sent = time.time()
+    response = http.post("/api/jobs", json=job_body(2))
+    response.raise_for_status()
+    accepted = time.time()
+    job = follow_sync(http, response.json()["id"])
+    # `started_at` is truncated to whole milliseconds: half a millisecond makes it unbiased.
+    return iso_seconds(job["started_at"]) + 0.0005 - sent, accepted - sent
+
+
+def measure_submit(stack: Stack, plan: Plan) -> dict[str, Any]:
+    """Alternate one bare send and one Sidecar submission, so drift hits both alike."""
+    stack.sim.configure(ttft_ms=1, tokens_per_second=1000, reply_tokens=2)
+    sender = create_celery(load_settings(redis_url=stack.redis.url))
+    store = redis.Redis.from_url(stack.redis.url)
+    bare: list[float] = []
+    ours: list[tuple[float, float]] = []
+    try:
+        with httpx.Client(base_url=stack.api.url, timeout=30) as http:
+            for index in range(WARMUP + plan.sequential):
+                pair = bare_start(sender, store), sidecar_start(http)
+                if index >= WARMUP:
+                    bare.append(pair[0])
+                    ours.append(pair[1])
+    finally:
+        sender.close()
+        store.close()
+    base, side = spread(bare), spread([started for started, _ in ours])
+    return {"bare_celery": base, "sidecar": side,
+            "sidecar_post_roundtrip": spread([answered for _, answered in ours]),
+            "ratio_p50": round(side["p50_ms"] / base["p50_ms"], 2),
+            "ratio_p99": round(side["p99_ms"] / base["p99_ms"], 2)}

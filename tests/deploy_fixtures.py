@@ -1,0 +1,72 @@
+"""Reading the deployment files (docker-compose.yml, the Dockerfiles, DEPLOYMENT.md) for the
+`test_deploy_*` modules, which are skipped where PyYAML is not installed."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compose_file() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def service(name: str) -> dict[str, Any]:
+    return compose_file()["services"][name]
+
+
+def dockerfile_stages(name: str) -> list[list[tuple[str, str]]]:
+    """(INSTRUCTION, arguments) per build stage, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", (ROOT / name).read_text())
+    stages: list[list[tuple[str, str]]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, rest = line.partition(" ")
+        if keyword.upper() == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((keyword.upper(), " ".join(rest.split())))
+    return stages
+
+
+def final(name: str, keyword: str) -> str:
+    """The last value of an instruction in the final stage."""
+    values = [rest for key, rest in dockerfile_stages(name)[-1] if key == keyword]
+    assert values, f"{name}: no {keyword} in the final stage"
+    return values[-1]
+
+
+def dockerfile_cmd(name: str) -> list[str]:
+    return list(json.loads(final(name, "CMD")))
+
+
+def dockerfile_healthcheck(name: str) -> list[str]:
+    """The HEALTHCHECK's command (exec form), without its options."""
+    _, _, command = final(name, "HEALTHCHECK").partition(" CMD ")
+    return list(json.loads(command))
+
+
+def compose_healthcheck(name: str) -> list[str]:
+    test = service(name)["healthcheck"]["test"]
+    assert test[0] in {"CMD", "CMD-SHELL"}, test
+    return list(test[1:]) if test[0] == "CMD" else ["sh", "-c", test[1]]
+
+
+def anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors."""
+    found = set()
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"\s", "-", re.sub(r"[^\w\- ]", "", title)))
+    return found
