@@ -24,6 +24,7 @@ from shared.celery_app import create_celery
 from shared.jobstore import JobStore
 from shared.limiter import Limiter
 from shared.logs import configure_logging
+from shared.metrics import Tally
 from shared.redis import connect
 from shared.settings import Settings, get_settings
 
@@ -40,17 +41,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis
         app.state.store = JobStore(redis, settings.job_ttl_seconds)
         app.state.limiter = Limiter(redis, settings)
+        app.state.tally = Tally(redis)
         app.state.backend = Backend(settings, redis, app.state.store, app.state.celery,
                                     app.state.limiter,
-                                    ResponseCache(redis, settings.cache_ttl_seconds))
+                                    ResponseCache(redis, settings.cache_ttl_seconds),
+                                    app.state.tally)
         app.state.hub = Hub(redis)
         await app.state.hub.start()
         watch_sigterm(app.state.draining)
-        watcher = asyncio.create_task(health.watch_readiness(app))
+        background = [asyncio.create_task(health.watch_readiness(app)),
+                      asyncio.create_task(app.state.tally.run())]
         try:
             yield
         finally:
-            watcher.cancel()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await app.state.hub.stop()
             await redis.aclose()
 

@@ -3,15 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from shared import metrics
 
 log = logging.getLogger("sidecar.api.access")
 
@@ -19,7 +15,6 @@ log = logging.getLogger("sidecar.api.access")
 class Observe:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._pending: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,14 +35,6 @@ class Observe:
         log.info("request", extra={"method": scope["method"], "endpoint": endpoint,
                                    "status": status,
                                    "ms": round((time.perf_counter() - started) * 1000, 2)})
-        redis = getattr(scope["app"].state, "redis", None)
-        if redis is None:
-            return
-        task = asyncio.create_task(_count(redis, endpoint, status))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-
-async def _count(redis: Any, endpoint: str, status: int) -> None:
-    with contextlib.suppress(Exception):  # figures must never break an answer
-        await metrics.count_request(redis, endpoint, status)
+        tally = getattr(scope["app"].state, "tally", None)
+        if tally is not None:
+            tally.request(endpoint, status)

@@ -12,13 +12,13 @@ from celery import Celery
 from redis.asyncio import Redis
 
 from api import quotas
-from shared import metrics
 from shared.cache import ResponseCache
 from shared.celery_app import RUN_JOB
 from shared.errors import ServiceUnavailable
 from shared.jobspec import job_fields
 from shared.jobstore import JobStore, Record, view
 from shared.limiter import Limiter
+from shared.metrics import Tally
 from shared.schemas import JobRequest
 from shared.settings import Settings
 
@@ -33,6 +33,7 @@ class Backend:
     celery: Celery
     limiter: Limiter
     cache: ResponseCache
+    tally: Tally
 
 
 @dataclass
@@ -57,16 +58,17 @@ async def submit(request: JobRequest, backend: Backend, client: str = "") -> Sub
         return found
     await quotas.charge(backend.limiter, settings, client,
                         len(fields["input"]) // 4 + int(fields["max_tokens"]))
-    created, record = await backend.store.create(
-        fields, also=lambda pipe: metrics.count_submitted(pipe, fields["type"], use_cache))
+    created, record = await backend.store.create(fields)
     if created:
         enqueue(backend.celery, fields["id"], fields["priority"])
+        backend.tally.submitted(fields["type"], cache_miss=use_cache)
     return Submitted(view(record), created)
 
 
 async def _from_cache(backend: Backend, key: str, job_id: str) -> Submitted | None:
     """A cached answer, or the job of an identical request in flight; None: we lead."""
     hit, leader = await backend.cache.lookup(key, job_id)
+    backend.tally.add("cache", "lookups")
     if hit is not None:
         return Submitted({"id": hit["job_id"]}, False, hit)
     if leader == job_id:

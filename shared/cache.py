@@ -41,13 +41,9 @@ class ResponseCache:
 
     async def lookup(self, key: str, job_id: str) -> tuple[dict[str, Any] | None, str]:
         """One round trip: the cached answer, or else who answers this request now — our
-        `job_id` if we became the leader, or the leader's job id. Lookups are counted in the
-        same round trip (hits = lookups - misses; misses are counted on the slow path)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await self._lookup([keys.response_cache(key), keys.flight(key)],
-                               [job_id, FLIGHT_TTL_SECONDS], client=pipe)
-            pipe.hincrby(keys.metric("cache"), "lookups", 1)
-            (hit, value), _ = await pipe.execute()
+        `job_id` if we became the leader, or the leader's job id."""
+        hit, value = await self._lookup([keys.response_cache(key), keys.flight(key)],
+                                        [job_id, FLIGHT_TTL_SECONDS])
         if hit:
             entry: dict[str, Any] = json.loads(value)
             return entry, entry["job_id"]

@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from shared import events, keys, scripts
 from shared.schemas import FINISHED
@@ -91,17 +89,12 @@ class JobStore:
     def _keys(job_id: str) -> list[str]:
         return [keys.job(job_id), keys.events(job_id), keys.channel(job_id)]
 
-    async def create(self, fields: dict[str, str],
-                     also: Callable[[Pipeline], object] | None = None) -> tuple[bool, Record]:
-        """Store a new queued job; (False, the existing record) when the id is taken. `also`
-        may queue more commands (figures) to go in the same round trip."""
+    async def create(self, fields: dict[str, str]) -> tuple[bool, Record]:
+        """Store a new queued job; (False, the existing record) when the id is taken."""
         flat = [item for pair in fields.items() for item in pair]
         payload = events.data({"status": "queued"})
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await self._create(self._keys(fields["id"]), [self.ttl, payload, *flat], client=pipe)
-            if also is not None:
-                also(pipe)
-            (created, existing), *_ = await pipe.execute()
+        created, existing = await self._create(self._keys(fields["id"]),
+                                               [self.ttl, payload, *flat])
         if created:
             return True, fields
         pairs = [as_str(v) for v in existing]

@@ -1,13 +1,19 @@
 """Service-wide figures kept in Redis, so that any API process's `/metrics` shows the whole
 service (every API and worker process) rather than its own fragment.
 
-Writers add with one pipelined round trip per request or per finished job; `/metrics` reads the
-hashes at scrape time and renders them with prometheus-client.
+Each process counts in memory (a `Tally`) and adds its counts to Redis in one pipeline a few
+times a second, so figures cost the request and job paths nothing but a dict update, and Redis
+one round trip per process per flush however busy the service is. `/metrics` reads the hashes
+at scrape time and renders them with prometheus-client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import contextlib
+import logging
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -20,6 +26,9 @@ from shared.jobstore import as_str
 BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens",
                 "cache_read_input_tokens")
+FLUSH_SECONDS = 0.25
+
+log = logging.getLogger("sidecar.metrics")
 
 
 def _seconds(start: str | None, end: str | None) -> float | None:
@@ -29,43 +38,73 @@ def _seconds(start: str | None, end: str | None) -> float | None:
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
-def _observe(pipe: Any, name: str, value: float) -> None:
-    index = bisect.bisect_left(BUCKETS, value)
-    le = str(BUCKETS[index]) if index < len(BUCKETS) else "+Inf"
-    pipe.hincrby(keys.metric(name), le, 1)
-    pipe.hincrbyfloat(keys.metric(name), "sum", value)
-    pipe.hincrby(keys.metric(name), "count", 1)
+class Tally:
+    """Counts added in memory, sent to Redis by `run()` (or `flush()`)."""
 
+    def __init__(self, redis: Redis, every: float = FLUSH_SECONDS) -> None:
+        self.redis = redis
+        self.every = every
+        self._counts: defaultdict[tuple[str, str], float] = defaultdict(float)
 
-async def count_request(redis: Redis, endpoint: str, status: int) -> None:
-    await redis.hincrby(keys.metric("requests"), f"{endpoint} {status}", 1)
+    def add(self, name: str, field: str, amount: float = 1) -> None:
+        self._counts[(name, field)] += amount
 
+    def observe(self, name: str, value: float) -> None:
+        """One sample of a histogram kept as per-bucket counts, a sum and a count."""
+        index = bisect.bisect_left(BUCKETS, value)
+        self.add(name, str(BUCKETS[index]) if index < len(BUCKETS) else "+Inf")
+        self.add(name, "sum", value)
+        self.add(name, "count")
 
-def count_submitted(pipe: Any, job_type: str, cache_miss: bool) -> None:
-    """Queue the counts of a new job on a pipeline the caller sends anyway. Cache misses are
-    counted here; lookups by the cache itself, and hits = lookups - misses."""
-    pipe.hincrby(keys.metric("jobs"), f"{job_type} submitted", 1)
-    if cache_miss:
-        pipe.hincrby(keys.metric("cache"), "misses", 1)
+    def request(self, endpoint: str, status: int) -> None:
+        self.add("requests", f"{endpoint} {status}")
 
+    def submitted(self, job_type: str, cache_miss: bool) -> None:
+        """A new job; cache misses are counted here, lookups by the cache itself, and
+        hits = lookups - misses."""
+        self.add("jobs", f"{job_type} submitted")
+        if cache_miss:
+            self.add("cache", "misses")
 
-async def record_job(redis: Redis, job: Mapping[str, Any]) -> None:
-    """Count a finished job: status, tokens and cost by model, time to first token, duration."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.hincrby(keys.metric("jobs"), f"{job['type']} {job['status']}", 1)
+    def job_ended(self, job: Mapping[str, Any]) -> None:
+        """A finished job: status, tokens and cost by model, time to first token, duration."""
+        self.add("jobs", f"{job['type']} {job['status']}")
         usage = job.get("usage") or {}
         for field in TOKEN_FIELDS:
             if usage.get(field):
-                pipe.hincrby(keys.metric("tokens"), f"{job['model']} {field}", usage[field])
+                self.add("tokens", f"{job['model']} {field}", usage[field])
         if job.get("cost_usd"):
-            pipe.hincrbyfloat(keys.metric("cost"), job["model"], job["cost_usd"])
-        ttft = _seconds(job.get("created_at"), job.get("first_token_at"))
-        if ttft is not None:
-            _observe(pipe, "ttft", ttft)
-        duration = _seconds(job.get("created_at"), job.get("finished_at"))
-        if duration is not None and job["status"] == "succeeded":
-            _observe(pipe, "duration", duration)
-        await pipe.execute()
+            self.add("cost", job["model"], job["cost_usd"])
+        if (ttft := _seconds(job.get("created_at"), job.get("first_token_at"))) is not None:
+            self.observe("ttft", ttft)
+        took = _seconds(job.get("created_at"), job.get("finished_at"))
+        if took is not None and job["status"] == "succeeded":
+            self.observe("duration", took)
+
+    async def flush(self) -> None:
+        counts, self._counts = self._counts, defaultdict(float)
+        if not counts:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for (name, field), amount in counts.items():
+                if float(amount).is_integer():
+                    pipe.hincrby(keys.metric(name), field, int(amount))
+                else:
+                    pipe.hincrbyfloat(keys.metric(name), field, amount)
+            await pipe.execute()
+
+    async def run(self) -> None:
+        """Flush every `every` seconds until cancelled, then a last time."""
+        try:
+            while True:
+                await asyncio.sleep(self.every)
+                try:
+                    await self.flush()
+                except Exception:  # Redis away: these counts are lost, the service is not
+                    log.warning("figures not flushed", exc_info=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.flush()
 
 
 async def read(redis: Redis, name: str) -> dict[str, str]:

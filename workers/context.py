@@ -10,6 +10,7 @@ import anthropic
 from shared.cache import ResponseCache
 from shared.jobstore import JobStore
 from shared.limiter import Limiter
+from shared.metrics import Tally
 from shared.settings import Settings
 from workers.metrics import WorkerMetrics
 
@@ -40,6 +41,7 @@ class Context:
     worker_name: str
     limiter: Limiter
     cache: ResponseCache
+    tally: Tally
     metrics: WorkerMetrics
     cancel_requested: set[str] = field(default_factory=set)
     handing_back: set[str] = field(default_factory=set)  # jobs to return to the queue

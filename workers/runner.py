@@ -12,7 +12,7 @@ import time
 
 from redis.exceptions import RedisError
 
-from shared import metrics, pricing
+from shared import pricing
 from shared.jobstore import Record
 from shared.jobtypes import InvalidModelOutput
 from shared.schemas import FINISHED
@@ -150,7 +150,7 @@ async def _finish(ctx: Context, job: Job, state: Attempts, status: str,
     final = await ctx.store.finish(job.id, job.owner, fields)
     if final is None:
         return "lost"
-    await metrics.record_job(ctx.store.redis, final)
+    ctx.tally.job_ended(final)
     ctx.metrics.job_ended(final)
     await _share_answer(ctx, job, final)
     return status

@@ -24,6 +24,7 @@ from shared import keys
 from shared.cache import ResponseCache
 from shared.jobstore import JobStore, as_str
 from shared.limiter import Limiter
+from shared.metrics import Tally
 from shared.redis import connect
 from shared.settings import Settings
 from workers import claude
@@ -54,7 +55,8 @@ class Runtime:
         self.ctx: Context = self.call(self._setup())
         self._housekeeping = [
             asyncio.run_coroutine_threadsafe(coro, self.loop)
-            for coro in (self._renew_leases(), self._reap(), self._heartbeat(), self._listen())
+            for coro in (self._renew_leases(), self._reap(), self._heartbeat(), self._listen(),
+                         self.ctx.tally.run())
         ]
 
     def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -67,6 +69,7 @@ class Runtime:
         return Context(settings=self.settings, store=store, client=client,
                        worker_name=self.name, limiter=Limiter(self.redis, self.settings),
                        cache=ResponseCache(self.redis, self.settings.cache_ttl_seconds),
+                       tally=Tally(self.redis),
                        metrics=self.metrics, defer=self.defer, requeue=self._requeue)
 
     async def _hand_back_unclaimed(self, job_id: str) -> str:

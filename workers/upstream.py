@@ -7,7 +7,7 @@ import json
 import logging
 from typing import Any
 
-from shared import keys, metrics, pricing
+from shared import keys, pricing
 from shared.batches import BatchStore
 from shared.jobstore import Record, as_str
 from shared.jobtypes import InvalidModelOutput, get
@@ -127,5 +127,5 @@ async def finish(ctx: Context, record: Record, owner: str, status: str, usage: d
               "error": json.dumps(error) if error else ""}
     final = await ctx.store.finish(record["id"], owner, fields)
     if final is not None:
-        await metrics.record_job(ctx.store.redis, final)
+        ctx.tally.job_ended(final)
         ctx.metrics.job_ended(final)
