@@ -84,6 +84,32 @@ def raise_for_job(job: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
+class Resume:
+    """Where a job's event stream is up to, so a dropped connection resumes exactly there."""
+
+    def __init__(self, job_id: str, last_event_id: int) -> None:
+        self.path = f"/api/jobs/{job_id}/events"
+        self.last = last_event_id
+        self.failures = 0
+
+    def headers(self) -> dict[str, str]:
+        return {"Last-Event-ID": str(self.last)}
+
+    def take(self, event: Event) -> bool:
+        """Note an event to hand on; False for the server's `reconnect` (it is stopping)."""
+        if event.event == "reconnect":
+            return False
+        self.last, self.failures = event.id, 0
+        return True
+
+    def failed(self, exc: Exception) -> float:
+        """Seconds to wait before reconnecting; gives up after RESUME_ATTEMPTS in a row."""
+        self.failures += 1
+        if self.failures > RESUME_ATTEMPTS:
+            raise SidecarError(f"event stream lost: {exc}") from exc
+        return min(2.0, 0.1 * 2**self.failures)
+
+
 class JobsClient:
     """Synchronous client of the job API."""
 
@@ -141,26 +167,22 @@ class JobsClient:
 
     def events(self, job_id: str, last_event_id: int = 0) -> Iterator[Event]:
         """Every event after `last_event_id` until `done`, reconnecting where it broke off."""
-        failures = 0
+        resume = Resume(job_id, last_event_id)
         while True:
             try:
-                with self.http.stream("GET", f"/api/jobs/{job_id}/events", timeout=STREAM_TIMEOUT,
-                                      headers={"Last-Event-ID": str(last_event_id)}) as response:
+                with self.http.stream("GET", resume.path, timeout=STREAM_TIMEOUT,
+                                      headers=resume.headers()) as response:
                     if response.status_code >= 400:
                         response.read()
                         _check(response)
                     for event in parse_lines(response.iter_lines()):
-                        if event.event == "reconnect":  # the server is stopping: resume now
+                        if not resume.take(event):
                             break
-                        last_event_id, failures = event.id, 0
                         yield event
                         if event.event == "done":
                             return
             except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
-                failures += 1
-                if failures > RESUME_ATTEMPTS:
-                    raise SidecarError(f"event stream lost: {exc}") from exc
-                time.sleep(min(2.0, 0.1 * 2**failures))
+                time.sleep(resume.failed(exc))
 
     def wait(self, job_id: str) -> dict[str, Any]:
         """The job's final JSON, once it has one (raises JobFailed unless it succeeded)."""
@@ -223,28 +245,22 @@ class AsyncJobsClient:
         return result
 
     async def events(self, job_id: str, last_event_id: int = 0) -> AsyncIterator[Event]:
-        failures = 0
+        resume = Resume(job_id, last_event_id)
         while True:
             try:
-                async with self.http.stream(
-                    "GET", f"/api/jobs/{job_id}/events", timeout=STREAM_TIMEOUT,
-                    headers={"Last-Event-ID": str(last_event_id)},
-                ) as response:
+                async with self.http.stream("GET", resume.path, timeout=STREAM_TIMEOUT,
+                                            headers=resume.headers()) as response:
                     if response.status_code >= 400:
                         await response.aread()
                         _check(response)
                     async for event in aparse_lines(response.aiter_lines()):
-                        if event.event == "reconnect":  # the server is stopping: resume now
+                        if not resume.take(event):
                             break
-                        last_event_id, failures = event.id, 0
                         yield event
                         if event.event == "done":
                             return
             except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
-                failures += 1
-                if failures > RESUME_ATTEMPTS:
-                    raise SidecarError(f"event stream lost: {exc}") from exc
-                await asyncio.sleep(min(2.0, 0.1 * 2**failures))
+                await asyncio.sleep(resume.failed(exc))
 
     async def wait(self, job_id: str) -> dict[str, Any]:
         async for event in self.events(job_id):
