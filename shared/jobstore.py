@@ -150,9 +150,12 @@ class JobStore:
     async def begin_attempt(self, job_id: str, owner: str) -> int:
         return int(await self._begin(self._keys(job_id), [owner, self.ttl]))
 
-    async def append_token(self, job_id: str, owner: str, text: str) -> int:
+    async def append_token(self, job_id: str, owner: str, text: str, seq: int) -> int:
+        """Append a chunk of text; `seq` (increasing per owner) makes a resend after a lost
+        reply harmless."""
         payload = events.data({"text": text})
-        return int(await self._token(self._keys(job_id), [owner, payload, utcnow(), self.ttl]))
+        return int(await self._token(self._keys(job_id),
+                                     [owner, payload, utcnow(), self.ttl, seq]))
 
     async def renew(self, job_id: str, owner: str, lease: float) -> int:
         return int(await self._renew(self._keys(job_id), [owner, lease]))

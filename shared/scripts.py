@@ -60,7 +60,7 @@ if status == 'running' and tonumber(redis.call('HGET', KEYS[1], 'lease_until') o
   return 'busy'
 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'owner', ARGV[1],
-  'lease_until', tostring(now + tonumber(ARGV[2])))
+  'lease_until', tostring(now + tonumber(ARGV[2])), 'token_seq', '0')
 if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 'cancel' end
 if redis.call('HINCRBY', KEYS[1], 'deliveries', 1) > tonumber(ARGV[3]) then return 'exhausted' end
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[4])
@@ -76,10 +76,17 @@ if not owns(ARGV[1]) then return -1 end
 return begin_attempt(ARGV[2])
 """
 
-# ARGV: owner, payload, now (ISO), ttl. Returns the event id; -1 lost the job; -2 cancelled.
+# ARGV: owner, payload, now (ISO), ttl, sequence number of this chunk for this owner.
+# Returns the event id (the last one, for a chunk sent again after a lost reply); -1 lost the
+# job; -2 cancelled.
 TOKEN = _PRELUDE + """
 if not owns(ARGV[1]) then return -1 end
 if redis.call('HGET', KEYS[1], 'cancel') == '1' then return -2 end
+local seq = tonumber(ARGV[5])
+if seq <= tonumber(redis.call('HGET', KEYS[1], 'token_seq') or '0') then
+  return redis.call('LLEN', KEYS[2])
+end
+redis.call('HSET', KEYS[1], 'token_seq', seq)
 if redis.call('HGET', KEYS[1], 'streamed') ~= '1' then
   redis.call('HSET', KEYS[1], 'streamed', '1')
   redis.call('HSETNX', KEYS[1], 'first_token_at', ARGV[3])

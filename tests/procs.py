@@ -64,6 +64,7 @@ class RedisServer:
         self.argv = [
             binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
             "--save", "", "--appendonly", "yes" if appendonly else "no",
+            "--appendfsync", "always",
         ]
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -78,7 +79,10 @@ class RedisServer:
         wait_until(lambda: port_open(self.port), 10, "redis-server listening")
         return self
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
+        """Stop the server; with `keep_data` its files stay, for a restart on the same port."""
         if self.proc is not None:
             stop_process(self.proc, grace=5)
-        shutil.rmtree(self.dir, ignore_errors=True)
+            wait_until(lambda: not port_open(self.port), 10, "redis-server stopped")
+        if not keep_data:
+            shutil.rmtree(self.dir, ignore_errors=True)

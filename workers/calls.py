@@ -4,13 +4,16 @@ worth retrying — exactly one retry layer (the SDK's own retries are off)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from shared import jobtypes
@@ -177,8 +180,11 @@ class Job:
 async def call_with_retries(ctx: Context, job: Job, state: Attempts) -> None:
     """Exactly one retry layer (the SDK's own retries are off)."""
 
+    sent = itertools.count(1)
+
     async def emit(text: str) -> int:
-        return await ctx.store.append_token(job.id, job.owner, text)
+        return await _through_outages(ctx.store.append_token, job.id, job.owner, text,
+                                      next(sent))
 
     coalescer = Coalescer(emit, ctx.token_window)
     retrying = AsyncRetrying(
@@ -190,6 +196,23 @@ async def call_with_retries(ctx: Context, job: Job, state: Attempts) -> None:
     async for attempt in retrying:
         with attempt:
             await _call(ctx, job, state, coalescer)
+
+
+async def _through_outages(append: Callable[[str, str, str, int], Awaitable[int]],
+                           job_id: str, owner: str, text: str, seq: int,
+                           patience: float = 30.0) -> int:
+    """Append tokens even across a Redis restart: the stream from Claude goes on meanwhile,
+    and a token that never reached the log would be lost to every client."""
+    delay, waited = 0.05, 0.0
+    while True:
+        try:
+            return await append(job_id, owner, text, seq)
+        except (RedisConnectionError, RedisTimeoutError):
+            if waited >= patience:
+                raise
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(1.0, delay * 2)
 
 
 def _retryable(state: Attempts) -> Callable[[BaseException], bool]:

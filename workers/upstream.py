@@ -113,7 +113,7 @@ async def _succeeded(ctx: Context, record: Record, owner: str, message: Any) -> 
                      {"type": "invalid_model_output", "message": str(exc)})
         return
     if result.get("text"):  # followers of the job's stream see the answer too
-        await ctx.store.append_token(record["id"], owner, result["text"])
+        await ctx.store.append_token(record["id"], owner, result["text"], seq=1)
     await finish(ctx, record, owner, "succeeded", usage, None, result)
 
 
