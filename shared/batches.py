@@ -9,7 +9,6 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, StrictStr
@@ -17,7 +16,7 @@ from redis.asyncio import Redis
 
 from shared import keys
 from shared.jobspec import job_fields
-from shared.jobstore import JobStore, as_str, new_job_id, utcnow
+from shared.jobstore import JobStore, as_str, new_job_id, parse_time, utcnow
 from shared.schemas import JobRequest, Strict
 from shared.settings import Settings
 from shared.validation import parse
@@ -122,7 +121,7 @@ def _eta(info: dict[str, str], finished: int, total: int) -> float | None:
     """Remaining jobs at the pace so far; None until one has finished."""
     if not finished:
         return None
-    created = datetime.fromisoformat(info["created_at"].replace("Z", "+00:00")).timestamp()
+    created = parse_time(info["created_at"]).timestamp()
     pace = (time.time() - created) / finished
     return round(pace * (total - finished), 1)
 

@@ -26,6 +26,18 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_time(value: str) -> datetime:
+    """The inverse of `utcnow`'s format."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from one API timestamp to another; None when either is missing."""
+    if not start or not end:
+        return None
+    return (parse_time(end) - parse_time(start)).total_seconds()
+
+
 def new_job_id(idempotency_key: str | None = None, scope: str = "") -> str:
     """A random id, or one derived from the idempotency key so a repeat finds the same job."""
     if idempotency_key is None:

@@ -15,13 +15,12 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
 from shared import keys
-from shared.jobstore import as_str
+from shared.jobstore import as_str, seconds_between
 
 BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens",
@@ -29,13 +28,6 @@ TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens",
 FLUSH_SECONDS = 0.25
 
 log = logging.getLogger("sidecar.metrics")
-
-
-def _seconds(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    parse = datetime.fromisoformat
-    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
 class Tally:
@@ -75,9 +67,9 @@ class Tally:
                 self.add("tokens", f"{job['model']} {field}", usage[field])
         if job.get("cost_usd"):
             self.add("cost", job["model"], job["cost_usd"])
-        if (ttft := _seconds(job.get("created_at"), job.get("first_token_at"))) is not None:
+        if (ttft := seconds_between(job.get("created_at"), job.get("first_token_at"))) is not None:
             self.observe("ttft", ttft)
-        took = _seconds(job.get("created_at"), job.get("finished_at"))
+        took = seconds_between(job.get("created_at"), job.get("finished_at"))
         if took is not None and job["status"] == "succeeded":
             self.observe("duration", took)
 

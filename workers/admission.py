@@ -11,12 +11,12 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import anthropic
 
 from shared import keys
+from shared.jobstore import parse_time
 from shared.limiter import Limiter, configured_limits, estimate_input_tokens
 from shared.settings import Settings
 
@@ -47,7 +47,7 @@ class Reservation:
 
 
 def _deadline(record: Mapping[str, str], settings: Settings) -> float:
-    created = datetime.fromisoformat(record["created_at"].replace("Z", "+00:00")).timestamp()
+    created = parse_time(record["created_at"]).timestamp()
     return created + settings.queue_deadline(record.get("priority", "interactive"))
 
 

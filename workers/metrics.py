@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 import redis
@@ -16,16 +15,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shared.celery_app import QUEUES
+from shared.jobstore import seconds_between
 
 log = logging.getLogger("sidecar.worker")
 SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
-
-
-def _seconds(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    parse = datetime.fromisoformat
-    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
 class _QueueDepth(Collector):
@@ -88,9 +81,9 @@ class WorkerMetrics:
                 self.tokens.labels(job["model"], name).inc(value)
         if job.get("cost_usd"):
             self.cost.labels(job["model"]).inc(job["cost_usd"])
-        if (ttft := _seconds(job.get("created_at"), job.get("first_token_at"))) is not None:
+        if (ttft := seconds_between(job.get("created_at"), job.get("first_token_at"))) is not None:
             self.ttft.observe(ttft)
-        if (took := _seconds(job.get("created_at"), job.get("finished_at"))) is not None:
+        if (took := seconds_between(job.get("created_at"), job.get("finished_at"))) is not None:
             self.duration.observe(took)
 
     def waited(self, model: str, seconds: float) -> None:
