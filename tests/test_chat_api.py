@@ -43,6 +43,7 @@ def test_chat_answers_like_the_seed(stack: Stack) -> None:
 
 
 def test_chat_cache_hit_miss_and_opt_out(sim_clean: Stack) -> None:
+    time.sleep(0.8)  # earlier tests' counts reach Redis within a flush
     before = _metrics(sim_clean.url)
     body = {"message": _unique(), "max_tokens": 20}
     first = httpx.post(sim_clean.url + "/api/chat", json=body, timeout=30).json()
@@ -137,6 +138,7 @@ def test_chat_rejects_bad_bodies(stack: Stack) -> None:
 
 
 def test_metrics_parse_and_move(stack: Stack) -> None:
+    time.sleep(0.8)  # earlier tests' counts reach Redis within a flush
     before = _metrics(stack.url)
     httpx.post(stack.url + "/api/chat", json={"message": _unique(), "max_tokens": 15}, timeout=30)
     time.sleep(0.8)  # each process adds its counts to Redis a few times a second
