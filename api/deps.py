@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
-from celery import Celery
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
@@ -19,44 +19,17 @@ from shared.limiter import Limiter
 from shared.settings import Settings
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency handing a route what the app factory put in `app.state`."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    dependency.__name__ = f"get_{name}"
+    return dependency
 
 
-async def get_redis(request: Request) -> Redis:
-    redis: Redis = request.app.state.redis
-    return redis
-
-
-async def get_store(request: Request) -> JobStore:
-    store: JobStore = request.app.state.store
-    return store
-
-
-async def get_limiter(request: Request) -> Limiter:
-    limiter: Limiter = request.app.state.limiter
-    return limiter
-
-
-async def get_hub(request: Request) -> Hub:
-    hub: Hub = request.app.state.hub
-    return hub
-
-
-async def get_backend(request: Request) -> Backend:
-    backend: Backend = request.app.state.backend
-    return backend
-
-
-async def get_draining(request: Request) -> asyncio.Event:
-    draining: asyncio.Event = request.app.state.draining
-    return draining
-
-
-async def get_celery(request: Request) -> Celery:
-    celery: Celery = request.app.state.celery
-    return celery
+get_settings = _state("settings")
 
 
 async def client_key(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
@@ -73,11 +46,10 @@ async def client_key(request: Request, settings: Annotated[Settings, Depends(get
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RedisDep = Annotated[Redis, Depends(get_redis)]
-StoreDep = Annotated[JobStore, Depends(get_store)]
-LimiterDep = Annotated[Limiter, Depends(get_limiter)]
-HubDep = Annotated[Hub, Depends(get_hub)]
-BackendDep = Annotated[Backend, Depends(get_backend)]
-DrainingDep = Annotated[asyncio.Event, Depends(get_draining)]
-CeleryDep = Annotated[Celery, Depends(get_celery)]
+RedisDep = Annotated[Redis, Depends(_state("redis"))]
+StoreDep = Annotated[JobStore, Depends(_state("store"))]
+LimiterDep = Annotated[Limiter, Depends(_state("limiter"))]
+HubDep = Annotated[Hub, Depends(_state("hub"))]
+BackendDep = Annotated[Backend, Depends(_state("backend"))]
+DrainingDep = Annotated[asyncio.Event, Depends(_state("draining"))]
 ClientKeyDep = Annotated[str, Depends(client_key)]
