@@ -4,23 +4,24 @@ the response cache, or follow the job already answering them (single-flight)."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from api import quotas
 from shared.cache import ResponseCache
-from shared.celery_app import RUN_JOB
 from shared.errors import ServiceUnavailable
 from shared.jobspec import job_fields
-from shared.jobstore import JobStore, Record, view
+from shared.jobstore import JobStore, view
 from shared.limiter import Limiter
 from shared.metrics import Tally
 from shared.schemas import JobRequest
 from shared.settings import Settings
+from shared.taskwire import run_job_message
 
 
 @dataclass
@@ -49,50 +50,38 @@ def cacheable(request: JobRequest, settings: Settings) -> bool:
 
 
 async def submit(request: JobRequest, backend: Backend, client: str = "") -> Submitted:
+    """Validate-then-store: one Redis round trip records the job and queues its task (see
+    `scripts.SUBMIT`), or finds the cached answer or the identical job already running."""
     settings = backend.settings
     fields = job_fields(request, settings, client)
     use_cache = cacheable(request, settings)
     if not use_cache:
         fields["cache_key"] = ""
-    elif (found := await _from_cache(backend, fields["cache_key"], fields["id"])) is not None:
-        return found
+    # Per-key quotas count every request, a cached answer included.
     await quotas.charge(backend.limiter, settings, client,
                         len(fields["input"]) // 4 + int(fields["max_tokens"]))
-    created, record = await backend.store.create(fields)
-    if created:
-        enqueue(backend.celery, fields["id"], fields["priority"])
-        backend.tally.submitted(fields["type"], cache_miss=use_cache)
-    return Submitted(view(record), created)
+    if use_cache:
+        backend.tally.add("cache", "lookups")
+    for _ in range(2):
+        kind, found = await _submit_once(backend, fields)
+        if kind == "created":
+            backend.tally.submitted(fields["type"], cache_miss=use_cache)
+            return Submitted(view(fields), True)
+        if kind == "exists":
+            return Submitted(view(found), False)
+        if kind == "hit":
+            entry: dict[str, Any] = json.loads(found)
+            return Submitted({"id": entry["job_id"]}, False, entry)
+        if (leader := await backend.store.get(found)) is not None:
+            return Submitted(view(leader), False)
+        # The leader's job is gone (expired or deleted): free its flight and lead.
+        await backend.cache.abandon(fields["cache_key"])
+    raise ServiceUnavailable("could not submit the job: identical requests kept racing")
 
 
-async def _from_cache(backend: Backend, key: str, job_id: str) -> Submitted | None:
-    """A cached answer, or the job of an identical request in flight; None: we lead."""
-    hit, leader = await backend.cache.lookup(key, job_id)
-    backend.tally.add("cache", "lookups")
-    if hit is not None:
-        return Submitted({"id": hit["job_id"]}, False, hit)
-    if leader == job_id:
-        return None
-    record = await _leaders_job(backend, leader)
-    if record is None:  # the leader never created its job (it died) or it expired: lead
-        await backend.cache.abandon(key)
-        return None
-    return Submitted(view(record), False)
-
-
-async def _leaders_job(backend: Backend, job_id: str, patience: float = 2.0) -> Record | None:
-    """The leader records its job just after taking the flight: give it a moment."""
-    for _ in range(int(patience / 0.05)):
-        if (record := await backend.store.get(job_id)) is not None:
-            return record
-        await asyncio.sleep(0.05)
-    return None
-
-
-def enqueue(celery: Celery, job_id: str, queue: str) -> None:
-    """Send the task (its body is only the job id) on the job's queue. Called inline: a
-    publish is one quick Redis write, cheaper than a hop to a thread and back."""
+async def _submit_once(backend: Backend, fields: dict[str, str]) -> tuple[str, Any]:
+    message = run_job_message(fields["id"], fields["priority"])
     try:
-        celery.send_task(RUN_JOB, args=[job_id], queue=queue)
-    except Exception as exc:
-        raise ServiceUnavailable(f"could not enqueue the job: {exc}") from exc
+        return await backend.store.submit(fields, message, fields["cache_key"])
+    except RedisError as exc:
+        raise ServiceUnavailable(f"could not queue the job: {exc}") from exc

@@ -19,6 +19,7 @@ from shared import events, keys, scripts
 from shared.schemas import FINISHED
 
 Record = dict[str, str]
+FLIGHT_TTL_SECONDS = 600  # an identical request follows a leader's job for at most this long
 
 
 def utcnow() -> str:
@@ -88,6 +89,7 @@ class JobStore:
         self.redis = redis
         self.ttl = ttl_seconds
         self._create = redis.register_script(scripts.CREATE)
+        self._submit = redis.register_script(scripts.SUBMIT)
         self._claim = redis.register_script(scripts.CLAIM)
         self._begin = redis.register_script(scripts.BEGIN_ATTEMPT)
         self._token = redis.register_script(scripts.TOKEN)
@@ -101,16 +103,26 @@ class JobStore:
     def _keys(job_id: str) -> list[str]:
         return [keys.job(job_id), keys.events(job_id), keys.channel(job_id)]
 
-    async def create(self, fields: dict[str, str]) -> tuple[bool, Record]:
-        """Store a new queued job; (False, the existing record) when the id is taken."""
+    async def submit(self, fields: dict[str, str], message: str,
+                     cache_digest: str = "") -> tuple[str, Any]:
+        """Record a new queued job and push its Celery `message` onto its queue, in one step.
+
+        Returns ('created', None), ('exists', the record) for an idempotent repeat, and with a
+        `cache_digest`: ('hit', the cached answer as JSON) or ('follow', the job id of the
+        identical request in flight)."""
         flat = [item for pair in fields.items() for item in pair]
-        payload = events.data({"status": "queued"})
-        created, existing = await self._create(self._keys(fields["id"]),
-                                               [self.ttl, payload, *flat])
-        if created:
-            return True, fields
-        pairs = [as_str(v) for v in existing]
-        return False, dict(zip(pairs[::2], pairs[1::2], strict=True))
+        cache = [keys.response_cache(cache_digest), keys.flight(cache_digest)] \
+            if cache_digest else ["", ""]
+        outcome, *rest = await self._submit(
+            [*self._keys(fields["id"]), *cache, keys.celery_queue(fields["priority"])],
+            [self.ttl, events.data({"status": "queued"}), fields["id"], FLIGHT_TTL_SECONDS,
+             message, *flat],
+        )
+        kind = as_str(outcome)
+        if kind == "exists":
+            pairs = [as_str(v) for v in rest[0]]
+            return kind, dict(zip(pairs[::2], pairs[1::2], strict=True))
+        return kind, as_str(rest[0]) if rest else None
 
     async def create_many(self, records: list[dict[str, str]]) -> None:
         """Store many queued jobs in one round trip (existing ones are left as they are)."""

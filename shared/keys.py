@@ -1,7 +1,7 @@
 """Every Redis key and channel name Sidecar uses, built in one place.
 
-Keys that one Lua script touches together share a Redis Cluster hash tag (`{job id}`), so the
-scripts run unchanged on a cluster.
+Keys that one Lua script touches together share a Redis Cluster hash tag (`{job id}`), except
+for the submit script, which also queues the job's Celery message (see `scripts.SUBMIT`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ def channel(job_id: str) -> str:
 def idempotency(key: str) -> str:
     """Maps a client's idempotency key to the job it created."""
     return f"{PREFIX}:idem:{key}"
+
+
+def celery_queue(name: str) -> str:
+    """The list kombu's Redis transport keeps a queue's messages in (priority 0)."""
+    return name
 
 
 def leases() -> str:

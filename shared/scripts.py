@@ -1,8 +1,8 @@
 """Lua scripts that change a job's state atomically, each in one round trip.
 
-Every script touches only one job's keys (record, event log, channel), which share the job's
-hash tag. The job record is the authority: a worker may act on a job only while it holds the
-record's `owner` token, so a worker presumed dead cannot write after another took over.
+Every script but SUBMIT touches only one job's keys (record, event log, channel), which share
+the job's hash tag. The job record is the authority: a worker may act on a job only while it
+holds the record's `owner` token, so a worker presumed dead cannot write after another took over.
 Times come from Redis's own clock, so leases do not depend on the hosts' clocks agreeing.
 """
 
@@ -44,6 +44,29 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 append('status', ARGV[2], ARGV[1])
 return {1, {}}
+"""
+
+# KEYS[4] cached answer, KEYS[5] flight (both '' without the cache), KEYS[6] the queue's list.
+# ARGV: ttl, status payload, job id, flight ttl, Celery message, then field/value pairs.
+# Records a new job and queues its message in one step (see `taskwire`), unless the job exists
+# (an idempotent repeat), the answer is cached, or an identical request is in flight.
+# Returns {'exists', record} | {'hit', answer} | {'follow', leader's job id} | {'created'}.
+# Unlike the others it spans keys of several hash tags: Sidecar's store is one Redis (not a
+# Cluster), as Celery's Redis broker requires anyway.
+SUBMIT = _PRELUDE + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists', redis.call('HGETALL', KEYS[1])} end
+if KEYS[4] ~= '' then
+  local answer = redis.call('GET', KEYS[4])
+  if answer then return {'hit', answer} end
+  if not redis.call('SET', KEYS[5], ARGV[3], 'NX', 'EX', ARGV[4]) then
+    return {'follow', redis.call('GET', KEYS[5])}
+  end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+append('status', ARGV[2], ARGV[1])
+redis.call('LPUSH', KEYS[6], ARGV[5])
+return {'created'}
 """
 
 # ARGV: owner, lease seconds, max deliveries, started_at, status payload, ttl, begin ('1' to

@@ -18,6 +18,7 @@ from bench.pipeline.plan import RESULTS, WORKER_CONCURRENCY, Plan, make_plan
 from bench.pipeline.relay import measure_relay
 from bench.pipeline.report import legend, table
 from bench.pipeline.stack import Stack, running_stack
+from bench.pipeline.steady import measure_steady
 from bench.pipeline.submit import measure_submit
 from bench.pipeline.ttft import measure_ttft
 
@@ -25,6 +26,9 @@ from bench.pipeline.ttft import measure_ttft
 async def measure_async(stack: Stack, plan: Plan) -> dict[str, Any]:
     log(f"section 2: time to first token (1 and {plan.streams} streams)")
     ttft = await measure_ttft(stack, plan)
+    log(f"section 2, at load: {plan.streams} streams in flight for {plan.steady_seconds:.0f} s "
+        "per mode")
+    ttft["steady"] = await measure_steady(stack, plan)
     log(f"section 3: relay to {plan.clients} SSE clients")
     relay = await measure_relay(stack, plan)
     return {"ttft": ttft, "relay": relay}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.pipeline.plan import LONG_REPLY, RELAY_SIM, TTFT_SIM
+from bench.pipeline.plan import LONG_REPLY, RELAY_SIM, STEADY_SIM, TTFT_SIM
 
 Row = tuple[str, str, str, str, str, str]
 RELAY_RUNS = (("live", "live"), ("replay", "replay"), ("live_long", "live, long replies"))
@@ -39,6 +39,27 @@ def ttft_rows(name: str, figures: dict[str, Any], targeted: bool) -> list[Row]:
             f"≤ +{limit:.0f} ms" if targeted else "",
             verdict(added <= limit) if targeted else "",
         ))
+    return rows
+
+
+def steady_rows(figures: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    n = figures["streams_in_flight"]
+    failed = sum(figures["sidecar"]["failures"].values()) + \
+        sum(figures["sidecar"]["defects"].values())
+    note = f" ({failed} failed)" if failed else ""
+    for q, limit in (("p50", 5.0), ("p99", 20.0)):
+        added = figures[f"added_{q}_ms"]
+        rows.append((
+            f"2. TTFT {n} streams in flight {q} (ms)",
+            f"{figures['direct']['ttft'][f'{q}_ms']:.1f}",
+            f"{figures['sidecar']['ttft'][f'{q}_ms']:.1f}{note}", f"+{added:.1f} ms",
+            f"≤ +{limit:.0f} ms", verdict(added <= limit),
+        ))
+    used = ", ".join(f"{proc} {sec:.1f}" for proc, sec in figures["sidecar"]["cpu_s"].items())
+    direct = figures["direct"]["cpu_s"]
+    rows.append((f"2. CPU s, {n} streams in flight", f"client {direct['client']:.1f}, "
+                 f"simulator {direct['simulator']:.1f}", used, "", "", ""))
     return rows
 
 
@@ -89,7 +110,8 @@ def table(results: dict[str, Any]) -> str:
     rows += submit_rows(results["submit"])
     rows += ttft_rows("1 stream", ttft["1_stream"], targeted=False)
     streams = results["config"]["streams"]
-    rows += ttft_rows(f"{streams} streams", ttft[f"{streams}_streams"], targeted=True)
+    rows += ttft_rows(f"{streams} sent at once", ttft[f"{streams}_streams"], targeted=True)
+    rows += steady_rows(ttft["steady"])
     rows += relay_rows(results["relay"])
     rows += cpu_rows(results["relay"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -112,6 +134,10 @@ def legend(results: dict[str, Any]) -> str:
         f"live replies: {config['reply_tokens']} and {LONG_REPLY} tokens at {rate} tok/s per "
         f"stream, first token after {ttft} ms; a Sidecar token event carries several tokens "
         "(the worker coalesces them for 10 ms).",
+        f"in flight: {config['streams']} users each starting a stream when the last ends "
+        f"({STEADY_SIM['reply_tokens']} tokens at {STEADY_SIM['tokens_per_second']} tok/s in "
+        f"deltas every {STEADY_SIM['stream_chunk_ms']} ms), TTFT of those started in a "
+        f"{config['steady_seconds']:.0f} s window after one stream's length of warm-up.",
         f"samples: {config['sequential']} sequential submissions, {config['singles']} single "
         f"streams, {config['rounds']} x {config['streams']} concurrent streams per mode; "
         f"load average {config['loadavg_1m_at_start']:.1f} at start, "
