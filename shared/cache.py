@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 
 from shared import keys
 
+FLIGHT_TTL_SECONDS = 600  # an identical request follows a leader's job for at most this long
+
 
 def digest(request: Mapping[str, Any]) -> str:
     """Stable hash of a Claude request: key order and whitespace do not matter."""

@@ -16,10 +16,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from shared import events, keys, scripts
+from shared.cache import FLIGHT_TTL_SECONDS
 from shared.schemas import FINISHED
 
 Record = dict[str, str]
-FLIGHT_TTL_SECONDS = 600  # an identical request follows a leader's job for at most this long
 
 
 def utcnow() -> str:
