@@ -15,13 +15,13 @@ from redis.exceptions import RedisError
 from api import quotas
 from shared.cache import ResponseCache
 from shared.errors import ServiceUnavailable
-from shared.jobspec import job_fields
+from shared.jobspec import hints, job_fields
 from shared.jobstore import JobStore, view
 from shared.limiter import Limiter
 from shared.metrics import Tally
 from shared.schemas import JobRequest
 from shared.settings import Settings
-from shared.taskwire import run_job_message
+from shared.taskwire import Hints, run_job_message
 
 
 @dataclass
@@ -63,7 +63,7 @@ async def submit(request: JobRequest, backend: Backend, client: str = "") -> Sub
     if use_cache:
         backend.tally.add("cache", "lookups")
     for _ in range(2):
-        kind, found = await _submit_once(backend, fields)
+        kind, found = await _submit_once(backend, fields, hints(fields, settings))
         if kind == "created":
             backend.tally.submitted(fields["type"], cache_miss=use_cache)
             return Submitted(view(fields), True)
@@ -79,8 +79,9 @@ async def submit(request: JobRequest, backend: Backend, client: str = "") -> Sub
     raise ServiceUnavailable("could not submit the job: identical requests kept racing")
 
 
-async def _submit_once(backend: Backend, fields: dict[str, str]) -> tuple[str, Any]:
-    message = run_job_message(fields["id"], fields["priority"])
+async def _submit_once(backend: Backend, fields: dict[str, str],
+                       job_hints: Hints | None) -> tuple[str, Any]:
+    message = run_job_message(fields["id"], fields["priority"], job_hints)
     try:
         return await backend.store.submit(fields, message, fields["cache_key"])
     except RedisError as exc:

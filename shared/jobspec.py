@@ -6,8 +6,10 @@ from __future__ import annotations
 from shared import cache, jobtypes, models
 from shared.errors import InvalidInput
 from shared.jobstore import new_job_id, utcnow
+from shared.limiter import estimate_input_tokens
 from shared.schemas import JobRequest
 from shared.settings import Settings
+from shared.taskwire import Hints
 from shared.validation import field_path, parse
 
 
@@ -48,4 +50,14 @@ def job_fields(request: JobRequest, settings: Settings, scope: str = "",
         "batch_id": request.batch_id or "",
         "created_at": utcnow(),
         "attempts": "0",
+        "input_tokens_estimate": str(estimate_input_tokens(claude_request)),
     }
+
+
+def hints(fields: dict[str, str], settings: Settings) -> Hints | None:
+    """What the job's message tells a worker so it can take capacity and claim the job in one
+    round trip — none for a request big enough that the worker counts its tokens exactly."""
+    estimate = int(fields.get("input_tokens_estimate") or settings.count_tokens_above)
+    if estimate >= settings.count_tokens_above:
+        return None
+    return Hints(fields["model"], fields["priority"], int(fields["max_tokens"]), estimate)

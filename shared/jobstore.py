@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from shared import events, keys, scripts
 from shared.cache import FLIGHT_TTL_SECONDS
+from shared.redis import queue_script
 from shared.schemas import FINISHED
 
 Record = dict[str, str]
@@ -57,6 +61,25 @@ def links(job_id: str) -> dict[str, str]:
 def _json(record: Record, name: str) -> Any:
     raw = record.get(name)
     return json.loads(raw) if raw else None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim found: its outcome (see `scripts.CLAIM`), the attempt it began (0 for
+    none) and the record after it ({} when the job is missing or nothing was claimed)."""
+
+    outcome: str
+    attempt: int
+    record: Record
+
+
+def claimed(result: Any) -> Claim:
+    """A claim's result as `JobStore.queue_claim` queued it."""
+    if isinstance(result, Exception):
+        raise result
+    outcome, attempt, flat = result
+    pairs = [as_str(v) for v in flat]
+    return Claim(as_str(outcome), int(attempt), dict(zip(pairs[::2], pairs[1::2], strict=True)))
 
 
 def view(record: Record) -> dict[str, Any]:
@@ -156,20 +179,35 @@ class JobStore:
             return None
         return {as_str(k): as_str(v) for k, v in raw.items()}
 
-    async def claim(self, job_id: str, owner: str, lease: float, max_deliveries: int,
-                    begin: bool = True) -> tuple[str, int]:
-        """Take the job (and begin its first attempt); returns (outcome, attempt number).
-        The job is first put in the lease index, in the same round trip, so the reaper can find
-        it if this worker dies right after."""
+    def queue_claim(self, pipe: Pipeline, job_id: str, owner: str, lease: float,
+                    max_deliveries: int, begin: bool = True,
+                    admitted: tuple[str, str] | None = None) -> None:
+        """Queue a claim on `pipe` (two results: the lease index's, then the claim's; see
+        `claimed`). With `admitted` (an in-flight set and a call id), the claim happens only if
+        an admission queued before it on the same pipeline put the call in that set.
+        The job is put in the lease index first, so the reaper can find it if this worker dies
+        right after."""
         payload = events.data({"status": "running"})
         args: list[str | float] = [owner, lease, max_deliveries, utcnow(), payload, self.ttl,
                                    "1" if begin else "0"]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(keys.leases(), {job_id: time.time() + lease})
-            await self._claim(self._keys(job_id), args, client=pipe)
-            _, result = await pipe.execute()
-        outcome, _, attempt = as_str(result).partition(":")
-        return outcome, int(attempt or 0)
+        claim_keys = self._keys(job_id)
+        if admitted is not None:
+            claim_keys.append(admitted[0])
+            args.append(admitted[1])
+        pipe.zadd(keys.leases(), {job_id: time.time() + lease})
+        queue_script(pipe, self._claim, claim_keys, args)
+
+    async def claim(self, job_id: str, owner: str, lease: float, max_deliveries: int,
+                    begin: bool = True) -> Claim:
+        """Take the job (and begin its first attempt) in one round trip."""
+        for _ in range(2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self.queue_claim(pipe, job_id, owner, lease, max_deliveries, begin)
+                _, result = await pipe.execute(raise_on_error=False)
+            if not isinstance(result, NoScriptError):
+                break
+            await self.redis.script_load(scripts.CLAIM)
+        return claimed(result)
 
     async def begin_attempt(self, job_id: str, owner: str) -> int:
         return int(await self._begin(self._keys(job_id), [owner, self.ttl]))

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from shared import keys, limiter_scripts, models
 from shared.jobstore import as_str
+from shared.redis import queue_script
 from shared.settings import Settings
 
 BUCKETS = ("rpm", "itpm", "otpm")
@@ -58,6 +60,13 @@ def estimate_input_tokens(request: Mapping[str, Any]) -> int:
     return chars // 4 + 8
 
 
+def _admit_args(call_id: str, tokens_in: int, tokens_out: int, reserve: float,
+                limits: Mapping[str, int], max_inflight: int, hold: float = 600.0,
+                probe: bool = True) -> list[str | int | float]:
+    return [tokens_in, tokens_out, reserve, limits.get("rpm", 0), limits.get("itpm", 0),
+            limits.get("otpm", 0), max_inflight, call_id, hold, int(probe)]
+
+
 class Limiter:
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
@@ -77,11 +86,22 @@ class Limiter:
                     reserve: float, limits: Mapping[str, int], max_inflight: int,
                     hold: float = 600.0, probe: bool = True) -> Admission:
         """One round trip: take capacity now, or learn how long to wait for it."""
-        args: list[str | int | float] = [
-            tokens_in, tokens_out, reserve, limits.get("rpm", 0), limits.get("itpm", 0),
-            limits.get("otpm", 0), max_inflight, call_id, hold, int(probe),
-        ]
-        ok, wait, reason = await self._admit(self._keys(scope), args)
+        args = _admit_args(call_id, tokens_in, tokens_out, reserve, limits, max_inflight, hold,
+                           probe)
+        return await self.admitted(scope, await self._admit(self._keys(scope), args))
+
+    def queue_admit(self, pipe: Pipeline, scope: str, call_id: str, tokens_in: int,
+                    tokens_out: int, reserve: float, limits: Mapping[str, int],
+                    max_inflight: int) -> None:
+        """`admit` queued on a pipeline; its result goes to `admitted`."""
+        args = _admit_args(call_id, tokens_in, tokens_out, reserve, limits, max_inflight)
+        queue_script(pipe, self._admit, self._keys(scope), args)
+
+    async def admitted(self, scope: str, result: Any) -> Admission:
+        """An admission's answer (one that did not run — NOSCRIPT — admitted nothing)."""
+        if isinstance(result, Exception):
+            return Admission(False, 0.0, "error")
+        ok, wait, reason = result
         if ok and scope not in self._known:
             await self.redis.sadd(keys.limit_scopes(), scope)
             self._known.add(scope)

@@ -16,19 +16,52 @@ import json
 import os
 import socket
 import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from shared.celery_app import RUN_JOB
+
+# The message header that carries a job's `Hints`; Celery hands unknown headers to the task as
+# attributes of `task.request`.
+HINTS_HEADER = "sidecar_hints"
 
 # Celery's name for a process that sends without being a worker ("gen<pid>@<host>").
 _ORIGIN = f"gen{os.getpid()}@{socket.gethostname()}"
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
-def run_job_message(job_id: str, queue: str) -> str:
+@dataclass(frozen=True)
+class Hints:
+    """What a worker needs to take capacity for a job before it has read the job's record, so
+    that taking capacity and claiming the job cost one round trip. They ride in the message's
+    headers: the task's arguments stay the job id alone, and the record stays the authority on
+    everything else."""
+
+    model: str
+    priority: str
+    max_tokens: int
+    input_tokens: int  # the local estimate the worker would make itself
+
+    def header(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_header(cls, value: Any) -> Hints | None:
+        """The hints of a delivered message; None when it carries none (a job requeued by a
+        worker, or sent by an older API) or they do not parse."""
+        try:
+            return cls(str(value["model"]), str(value["priority"]), int(value["max_tokens"]),
+                       int(value["input_tokens"]))
+        except (TypeError, KeyError, ValueError):
+            return None
+
+
+def run_job_message(job_id: str, queue: str, hints: Hints | None = None) -> str:
     """The serialized message for `RUN_JOB(job_id)` on `queue` (priority 0, so the list is
-    named after the queue itself)."""
+    named after the queue itself), with the job's `hints` as a header."""
     task_id = str(uuid.uuid4())
     body = json.dumps([[job_id], {}, _EMBED])
+    extra = {HINTS_HEADER: hints.header()} if hints is not None else {}
     return json.dumps({
         "body": base64.b64encode(body.encode()).decode(),
         "content-encoding": "utf-8",
@@ -39,7 +72,7 @@ def run_job_message(job_id: str, queue: str) -> str:
             "timelimit": [None, None], "root_id": task_id, "parent_id": None,
             "argsrepr": repr([job_id]), "kwargsrepr": "{}", "origin": _ORIGIN,
             "ignore_result": None, "replaced_task_nesting": 0, "stamped_headers": None,
-            "stamps": {},
+            "stamps": {}, **extra,
         },
         "properties": {
             "correlation_id": task_id, "delivery_mode": 2,

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import anthropic
+from redis.asyncio.client import Pipeline
 
 from shared import keys
 from shared.jobstore import parse_time
 from shared.limiter import Limiter, configured_limits, estimate_input_tokens
 from shared.settings import Settings
+from shared.taskwire import Hints
 
 MAX_NAP = 2.0
 
@@ -85,6 +87,16 @@ async def reserve(limiter: Limiter, settings: Settings, record: Mapping[str, str
     finally:
         if waiting:
             await limiter.redis.zrem(keys.waiting(model), call_id)
+
+
+def queue_reserve(pipe: Pipeline, limiter: Limiter, settings: Settings, hints: Hints,
+                  call_id: str) -> Reservation:
+    """Queue an attempt to take capacity at once for a job's first call, from the hints its
+    message carried (no waiting: a job that finds none takes the patient path of `reserve`)."""
+    share = settings.interactive_reserve if hints.priority == "batch" else 0.0
+    limiter.queue_admit(pipe, hints.model, call_id, hints.input_tokens, hints.max_tokens, share,
+                        configured_limits(settings, hints.model), settings.max_in_flight)
+    return Reservation(hints.model, call_id, hints.input_tokens, hints.max_tokens)
 
 
 async def settle(limiter: Limiter, reservation: Reservation, usage: Mapping[str, int]) -> None:

@@ -155,6 +155,7 @@ class Job:
     reservation: admission.Reservation | None = None  # taken before the claim, for attempt 1
     first_attempt: int = 0  # the attempt the claim began, not yet used
     counted: int | None = None  # the request's input tokens, once known
+    claimed_at_once: bool = False  # capacity and the claim took one round trip (see runner)
 
     async def input_tokens(self, ctx: Context) -> int:
         if self.counted is None:

@@ -12,11 +12,12 @@ import time
 
 from redis.exceptions import RedisError
 
-from shared import pricing
-from shared.jobstore import Record
+from shared import keys, limiter_scripts, pricing, scripts
+from shared.jobstore import Record, as_str, claimed
 from shared.jobtypes import InvalidModelOutput
 from shared.schemas import FINISHED
 from shared.settings import Settings
+from shared.taskwire import Hints
 from workers import admission, claude
 from workers.calls import Attempts, Job, build_request, call_id, call_with_retries
 from workers.context import Cancelled, Context, LostJob
@@ -40,28 +41,21 @@ def _outcome(record: Record, state: Attempts, status: str, error: dict[str, str]
     return fields
 
 
-async def run_job(ctx: Context, job_id: str) -> str:
-    """Run a delivered job to its end; returns what happened (for logs and tests)."""
-    record = await ctx.store.get(job_id)
-    if record is None or record["status"] in FINISHED:
-        return "missing" if record is None else "finished"
-    job = Job(job_id, f"{ctx.worker_name}:{random.getrandbits(48):012x}", record, {},
-              ctx.limiter)
-    early: Exception | None = None
-    try:
-        job.request = build_request(record, ctx.settings)
-        if ctx.settings.limiter_enabled and record["status"] == "queued":
-            job.reservation = await _reserve_before_claim(ctx, job)
-    except admission.Defer as defer:
-        await ctx.defer(job_id, defer.seconds)
-        return "deferred"
-    except (admission.RateLimitDeadline, ValueError, KeyError) as exc:
-        early = exc
-    settings = ctx.settings
-    claim, job.first_attempt = await ctx.store.claim(
-        job_id, job.owner, settings.job_lease_seconds, settings.job_max_attempts,
-        begin=early is None,
-    )
+async def run_job(ctx: Context, job_id: str, hints: Hints | None = None) -> str:
+    """Run a delivered job to its end; returns what happened (for logs and tests).
+
+    With the `hints` its message carried, taking capacity and claiming the job cost one round
+    trip; without them, or when capacity is short, the record is read first and the job waits
+    for capacity while still queued (or goes back to the queue for later)."""
+    job = Job(job_id, f"{ctx.worker_name}:{random.getrandbits(48):012x}", {}, {}, ctx.limiter)
+    taken: Taken | str | None = None
+    if hints is not None:
+        taken = await _claim_at_once(ctx, job, hints)
+    if taken is None:
+        taken = await _claim_patiently(ctx, job)
+    if isinstance(taken, str):
+        return taken
+    (claim, job.first_attempt), early = taken
     if claim != "claimed":
         await _release(ctx, job)
     if claim in ("missing", "finished", "busy"):
@@ -75,6 +69,71 @@ async def run_job(ctx: Context, job_id: str) -> str:
     if early is not None:
         return await _finish(ctx, job, state, *failure(early))
     return await _run_claimed(ctx, job, state)
+
+
+# What a claim found (outcome, attempt begun) and the error that must end the job at once, if
+# any (an invalid record, or no capacity before the queue's deadline).
+Taken = tuple[tuple[str, int], Exception | None]
+
+
+async def prepare(ctx: Context) -> None:
+    """Load the scripts the one-round-trip claim runs by digest alone (a fresh Redis knows
+    none; after a restart, the first job takes the patient path, which loads them again)."""
+    for script in (limiter_scripts.ADMIT, scripts.CLAIM):
+        await ctx.store.redis.script_load(script)
+
+
+async def _claim_at_once(ctx: Context, job: Job, hints: Hints) -> Taken | None:
+    """Take capacity for the first call and claim the job in one round trip; None when there
+    is no capacity right now (nothing was taken or claimed: the patient path takes over)."""
+    settings = ctx.settings
+    admitted: tuple[str, str] | None = None
+    async with ctx.store.redis.pipeline(transaction=False) as pipe:
+        if settings.limiter_enabled:
+            job.reservation = admission.queue_reserve(pipe, ctx.limiter, settings, hints,
+                                                      call_id(job.id))
+            admitted = (keys.inflight(hints.model), job.reservation.call_id)
+        ctx.store.queue_claim(pipe, job.id, job.owner, settings.job_lease_seconds,
+                              settings.job_max_attempts, admitted=admitted)
+        *admission_result, _, claim_result = await pipe.execute(raise_on_error=False)
+    if admission_result and not (await ctx.limiter.admitted(hints.model,
+                                                            admission_result[0])).admitted:
+        job.reservation = None
+    if isinstance(claim_result, Exception) or as_str(claim_result[0]) == "unadmitted":
+        await _release(ctx, job)  # a claim that did not run (NOSCRIPT) after an admission
+        return None
+    taken = claimed(claim_result)
+    job.record, job.counted, job.claimed_at_once = taken.record, hints.input_tokens, True
+    early: Exception | None = None
+    if taken.outcome == "claimed":
+        try:
+            job.request = build_request(job.record, ctx.settings)
+        except (ValueError, KeyError) as exc:
+            early = exc
+    return (taken.outcome, taken.attempt), early
+
+
+async def _claim_patiently(ctx: Context, job: Job) -> Taken | str:
+    """Read the record, wait for capacity while the job stays queued, then claim it; or say
+    why not ('missing', 'finished', or 'deferred' when the job went back for later)."""
+    record = await ctx.store.get(job.id)
+    if record is None or record["status"] in FINISHED:
+        return "missing" if record is None else "finished"
+    job.record = record
+    early: Exception | None = None
+    try:
+        job.request = build_request(record, ctx.settings)
+        if ctx.settings.limiter_enabled and record["status"] == "queued":
+            job.reservation = await _reserve_before_claim(ctx, job)
+    except admission.Defer as defer:
+        await ctx.defer(job.id, defer.seconds)
+        return "deferred"
+    except (admission.RateLimitDeadline, ValueError, KeyError) as exc:
+        early = exc
+    taken = await ctx.store.claim(job.id, job.owner, ctx.settings.job_lease_seconds,
+                                  ctx.settings.job_max_attempts, begin=early is None)
+    job.record = taken.record or record
+    return (taken.outcome, taken.attempt), early
 
 
 async def _reserve_before_claim(ctx: Context, job: Job) -> admission.Reservation:
@@ -94,7 +153,8 @@ async def _run_claimed(ctx: Context, job: Job, state: Attempts) -> str:
     started = time.monotonic()
     record = job.record
     log.info("job started", extra={"job_id": job.id, "type": record["type"],
-                                   "model": record["model"], "worker": ctx.worker_name})
+                                   "model": record["model"], "worker": ctx.worker_name,
+                                   "claimed_at_once": job.claimed_at_once})
     try:
         await call_with_retries(ctx, job, state)
     except LostJob:

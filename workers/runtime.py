@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from shared import keys
 from shared.cache import ResponseCache
 from shared.jobstore import JobStore, as_str
@@ -27,10 +29,11 @@ from shared.limiter import Limiter
 from shared.metrics import Tally
 from shared.redis import connect
 from shared.settings import Settings
+from shared.taskwire import Hints
 from workers import claude
 from workers.context import Context
 from workers.metrics import WorkerMetrics
-from workers.runner import run_job
+from workers.runner import prepare, run_job
 
 log = logging.getLogger("sidecar.worker")
 
@@ -66,11 +69,14 @@ class Runtime:
         self.redis = connect(self.settings.redis_url)
         store = JobStore(self.redis, self.settings.job_ttl_seconds)
         client = claude.create_client(self.settings, self.settings.worker_concurrency + 10)
-        return Context(settings=self.settings, store=store, client=client,
-                       worker_name=self.name, limiter=Limiter(self.redis, self.settings),
-                       cache=ResponseCache(self.redis, self.settings.cache_ttl_seconds),
-                       tally=Tally(self.redis),
-                       metrics=self.metrics, defer=self.defer, requeue=self._requeue)
+        ctx = Context(settings=self.settings, store=store, client=client,
+                      worker_name=self.name, limiter=Limiter(self.redis, self.settings),
+                      cache=ResponseCache(self.redis, self.settings.cache_ttl_seconds),
+                      tally=Tally(self.redis),
+                      metrics=self.metrics, defer=self.defer, requeue=self._requeue)
+        with contextlib.suppress(RedisError):  # Redis away at start: the patient path loads them
+            await prepare(ctx)
+        return ctx
 
     async def _hand_back_unclaimed(self, job_id: str) -> str:
         """Stopped before it was claimed (waiting for capacity): send it to the queue again."""
@@ -88,20 +94,20 @@ class Runtime:
         back to its queue then (so a worker dying meanwhile loses nothing)."""
         await self.redis.zadd(keys.deferred(), {job_id: time.time() + seconds})
 
-    def run(self, job_id: str) -> str:
+    def run(self, job_id: str, hints: Hints | None = None) -> str:
         """Run a job on the loop and wait for it (called from a Celery task thread)."""
         future: concurrent.futures.Future[str] = asyncio.run_coroutine_threadsafe(
-            self._run(job_id), self.loop
+            self._run(job_id, hints), self.loop
         )
         return future.result()
 
-    async def _run(self, job_id: str) -> str:
+    async def _run(self, job_id: str, hints: Hints | None) -> str:
         task = asyncio.current_task()
         assert task is not None
         self.running[job_id] = ("", task)
         self.metrics.running.inc()
         try:
-            outcome = await run_job(self.ctx, job_id)
+            outcome = await run_job(self.ctx, job_id, hints)
         except asyncio.CancelledError:
             if job_id not in self.ctx.handing_back:
                 raise

@@ -6,11 +6,12 @@ from __future__ import annotations
 import threading
 
 import redis.exceptions
-from celery import Celery, signals
+from celery import Celery, Task, signals
 from celery.exceptions import Reject
 
 from shared.celery_app import RUN_JOB
 from shared.settings import get_settings
+from shared.taskwire import HINTS_HEADER, Hints
 from workers.runtime import Runtime
 
 _lock = threading.Lock()
@@ -30,10 +31,11 @@ def runtime(app: Celery) -> Runtime:
 
 
 def register(app: Celery) -> None:
-    @app.task(name=RUN_JOB, acks_late=True, reject_on_worker_lost=True)
-    def run_job(job_id: str) -> str:
+    @app.task(name=RUN_JOB, bind=True, acks_late=True, reject_on_worker_lost=True)
+    def run_job(task: Task, job_id: str) -> str:
+        hints = Hints.from_header(getattr(task.request, HINTS_HEADER, None))
         try:
-            return runtime(app).run(job_id)
+            return runtime(app).run(job_id, hints)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             # Redis is away: give the message back rather than drop the job.
             raise Reject(str(exc), requeue=True) from exc

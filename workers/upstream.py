@@ -37,7 +37,7 @@ async def submit(ctx: Context, batches: BatchStore, batch_id: str) -> str:
     for record in await ctx.store.get_all(await batches.job_ids(batch_id)):
         if record is None:
             continue
-        claim, _ = await ctx.store.claim(record["id"], owner, LEASE, 1000, begin=True)
+        claim = (await ctx.store.claim(record["id"], owner, LEASE, 1000, begin=True)).outcome
         await ctx.store.redis.zrem(keys.leases(), record["id"])  # Claude holds it, not a worker
         if claim == "cancel":
             await finish(ctx, record, owner, "cancelled", {}, None)
