@@ -32,8 +32,9 @@ def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
 get_settings = _state("settings")
 
 
-async def client_key(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
+async def client_key(request: Request) -> str:
     """The caller's API key when keys are on ('' when they are off); 401 otherwise."""
+    settings: Settings = request.app.state.settings  # not a sub-dependency: every route pays it
     if not settings.sidecar_api_keys:
         return ""
     auth = request.headers.get("authorization", "")

@@ -21,6 +21,7 @@ from api.routes import batches, chat, demo, health, jobs, limits, metrics
 from api.submission import Backend
 from shared.cache import ResponseCache
 from shared.celery_app import create_celery
+from shared.heap import freeze_startup_objects
 from shared.jobstore import JobStore
 from shared.limiter import Limiter
 from shared.logs import configure_logging
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     app.state.tally)
         app.state.hub = Hub(redis)
         await app.state.hub.start()
+        freeze_startup_objects()
         watch_sigterm(app.state.draining)
         background = [asyncio.create_task(health.watch_readiness(app)),
                       asyncio.create_task(app.state.tally.run())]

@@ -16,7 +16,7 @@ import json
 import os
 import socket
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from shared.celery_app import RUN_JOB
@@ -43,7 +43,8 @@ class Hints:
     input_tokens: int  # the local estimate the worker would make itself
 
     def header(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"model": self.model, "priority": self.priority, "max_tokens": self.max_tokens,
+                "input_tokens": self.input_tokens}
 
     @classmethod
     def from_header(cls, value: Any) -> Hints | None:

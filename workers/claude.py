@@ -16,18 +16,16 @@ import anthropic
 
 from shared.settings import Settings
 from shared.upstream import error_type, is_retryable, message, retry_after
+from workers.transport import PooledTransport
 
 __all__ = ["describe", "error_type", "is_retryable", "retry_after", "stream_once"]
 
 
 
 def create_client(settings: Settings, max_connections: int) -> anthropic.AsyncAnthropic:
-    """One client per worker process. SDK retries are off: the runner owns retries."""
-    http_client = anthropic.DefaultAsyncHttpxClient(
-        limits=anthropic.DEFAULT_CONNECTION_LIMITS.__class__(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
-    )
+    """One client per worker process, over small connection pools (see `transport`). SDK
+    retries are off: the runner owns retries."""
+    http_client = anthropic.DefaultAsyncHttpxClient(transport=PooledTransport(max_connections))
     return anthropic.AsyncAnthropic(
         api_key=settings.api_key() or "missing-key",
         base_url=settings.anthropic_base_url,

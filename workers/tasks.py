@@ -10,6 +10,7 @@ from celery import Celery, Task, signals
 from celery.exceptions import Reject
 
 from shared.celery_app import RUN_JOB
+from shared.heap import freeze_startup_objects
 from shared.settings import get_settings
 from shared.taskwire import HINTS_HEADER, Hints
 from workers.runtime import Runtime
@@ -43,6 +44,7 @@ def register(app: Celery) -> None:
     @signals.worker_ready.connect(weak=False)
     def _start(**_: object) -> None:
         runtime(app)
+        freeze_startup_objects()  # the runtime and its clients exist by now
 
     @signals.worker_shutting_down.connect(weak=False)
     def _drain(**_: object) -> None:
