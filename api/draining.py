@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -31,20 +30,3 @@ def watch_sigterm(draining: asyncio.Event) -> None:
 
     with contextlib.suppress(ValueError):  # not the main thread (in-process test clients)
         signal.signal(signal.SIGTERM, handler)
-
-
-async def next_or_drain(get: Callable[[], Any], draining: asyncio.Event,
-                        timeout: float) -> Any:
-    """The next item from `get()`, None on timeout, or RECONNECT once draining starts."""
-    if draining.is_set():
-        return RECONNECT
-    item = asyncio.ensure_future(get())
-    stop = asyncio.ensure_future(draining.wait())
-    done, _ = await asyncio.wait({item, stop}, timeout=timeout,
-                                 return_when=asyncio.FIRST_COMPLETED)
-    if item in done:
-        stop.cancel()
-        return item.result()
-    item.cancel()
-    stop.cancel()
-    return RECONNECT if stop in done else None

@@ -1,13 +1,14 @@
 """One Redis pub/sub connection per API process, shared by every SSE client.
 
 Each job's channel is subscribed while at least one client follows it; messages are fanned out
-to the clients' queues. A new client waits for Redis to confirm the subscription before it reads
-the job's log, so no event can fall between the two.
+to the clients' mailboxes. A new client waits for Redis to confirm the subscription before it
+reads the job's log, so no event can fall between the two.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 
@@ -19,50 +20,88 @@ from shared import keys
 log = logging.getLogger("sidecar.api")
 
 
+class Mailbox:
+    """One SSE client's frames. Waiting costs one future and one timer, not a task per frame:
+    the hub appends and wakes the waiter; so do the keepalive timer and the process beginning
+    to drain."""
+
+    def __init__(self) -> None:
+        self.frames: collections.deque[bytes] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, frame: bytes) -> None:
+        self.frames.append(frame)
+        self.wake()
+
+    def wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next(self, timeout: float) -> bytes | None:
+        """The next frame; None when `timeout` passed, or something else woke us, first."""
+        if not self.frames:
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, self.wake)
+            try:
+                await self._waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        return self.frames.popleft() if self.frames else None
+
+
 class Hub:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self.pubsub: PubSub = redis.pubsub()
-        self.queues: dict[bytes, set[asyncio.Queue[bytes]]] = {}
+        self.mailboxes: dict[bytes, set[Mailbox]] = {}
         self.confirmed: dict[bytes, asyncio.Event] = {}
-        self._reader: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
+    async def start(self, draining: asyncio.Event | None = None) -> None:
         # A standing subscription keeps the connection open before any client arrives.
         await self.pubsub.subscribe(keys.PREFIX + ":hub")
-        self._reader = asyncio.create_task(self._read())
+        self._tasks.append(asyncio.create_task(self._read()))
+        if draining is not None:
+            self._tasks.append(asyncio.create_task(self._wake_on(draining)))
 
     async def stop(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.pubsub.aclose()
 
-    async def subscribe(self, job_id: str) -> asyncio.Queue[bytes]:
+    async def _wake_on(self, draining: asyncio.Event) -> None:
+        """Every waiting client looks up when the process starts to drain."""
+        await draining.wait()
+        for boxes in list(self.mailboxes.values()):
+            for box in boxes:
+                box.wake()
+
+    async def subscribe(self, job_id: str) -> Mailbox:
         channel = keys.channel(job_id).encode()
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        followers = self.queues.setdefault(channel, set())
-        followers.add(queue)
+        mailbox = Mailbox()
+        self.mailboxes.setdefault(channel, set()).add(mailbox)
         if channel not in self.confirmed:
             self.confirmed[channel] = asyncio.Event()
             await self.pubsub.subscribe(channel)
         await asyncio.wait_for(self.confirmed[channel].wait(), 10)
-        return queue
+        return mailbox
 
-    def unsubscribe(self, job_id: str, queue: asyncio.Queue[bytes]) -> None:
+    def unsubscribe(self, job_id: str, mailbox: Mailbox) -> None:
         channel = keys.channel(job_id).encode()
-        followers = self.queues.get(channel)
+        followers = self.mailboxes.get(channel)
         if followers is None:
             return
-        followers.discard(queue)
+        followers.discard(mailbox)
         if not followers:
             asyncio.get_running_loop().create_task(self._drop(channel))
 
     async def _drop(self, channel: bytes) -> None:
-        if self.queues.get(channel):
+        if self.mailboxes.get(channel):
             return  # a new client arrived meanwhile
-        self.queues.pop(channel, None)
+        self.mailboxes.pop(channel, None)
         self.confirmed.pop(channel, None)
         with contextlib.suppress(Exception):
             await self.pubsub.unsubscribe(channel)
@@ -90,5 +129,5 @@ class Hub:
         elif message["type"] == "message":
             data = message["data"]
             assert isinstance(data, bytes)
-            for queue in self.queues.get(channel, ()):
-                queue.put_nowait(data)
+            for mailbox in self.mailboxes.get(channel, ()):
+                mailbox.put(data)

@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     ResponseCache(redis, settings.cache_ttl_seconds),
                                     app.state.tally)
         app.state.hub = Hub(redis)
-        await app.state.hub.start()
+        await app.state.hub.start(app.state.draining)
         freeze_startup_objects()
         watch_sigterm(app.state.draining)
         background = [asyncio.create_task(health.watch_readiness(app)),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from api.draining import RECONNECT, next_or_drain
+from api.draining import RECONNECT
 from api.hub import Hub
 from shared import events
 from shared.jobstore import JobStore
@@ -37,7 +37,7 @@ async def job_events(store: JobStore, hub: Hub, job_id: str, after: int,
     """Yield the job's frames after `after` until its `done` event (or, when the process is
     stopping, a `reconnect` event)."""
     draining = draining or asyncio.Event()
-    queue = await hub.subscribe(job_id)
+    mailbox = await hub.subscribe(job_id)
     cursor = _Cursor(after)
     try:
         backlog = await store.read_events(job_id, cursor.last)
@@ -47,10 +47,11 @@ async def job_events(store: JobStore, hub: Hub, job_id: str, after: int,
         if not backlog and after and await _ended_before(store, job_id, after):
             return  # the client already has the whole stream, `done` included
         while not cursor.done:
-            frame = await next_or_drain(queue.get, draining, keepalive) or b""
-            if frame == RECONNECT:
+            received = None if draining.is_set() else await mailbox.next(keepalive)
+            if received is None and draining.is_set():
                 yield RECONNECT
                 return
+            frame = received or b""
             if frame and events.frame_id(frame) <= cursor.last:
                 continue  # already sent from the log
             if frame and cursor.accept(frame):
@@ -64,7 +65,7 @@ async def job_events(store: JobStore, hub: Hub, job_id: str, after: int,
             if not frame and not caught_up:
                 yield KEEPALIVE
     finally:
-        hub.unsubscribe(job_id, queue)
+        hub.unsubscribe(job_id, mailbox)
 
 
 async def _ended_before(store: JobStore, job_id: str, position: int) -> bool:
