@@ -15,17 +15,16 @@ from pydantic import Field, StrictStr
 from redis.asyncio import Redis
 
 from shared import keys
-from shared.jobspec import job_fields
+from shared.jobspec import hints, job_fields
 from shared.jobstore import JobStore, as_str, new_job_id, parse_time, utcnow
 from shared.schemas import JobRequest, Strict
 from shared.settings import Settings
+from shared.taskwire import run_job_message
 from shared.validation import parse
 
 Mode = Literal["queue", "anthropic_batch"]
 MAX_JOBS = 10_000
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-# Sends (job id, queue) to the workers; the API and the nightly task pass their Celery's.
-Enqueue = Callable[[list[tuple[str, str]]], None]
 
 
 class BatchRequest(Strict):
@@ -52,11 +51,12 @@ class BatchStore:
         self.jobs = jobs
 
     async def create(self, batch_id: str, request: BatchRequest,
-                     records: list[dict[str, str]]) -> bool:
-        """Store the batch and its jobs; False (and nothing written) if the id exists."""
+                     records: list[dict[str, str]], messages: list[str] | None = None) -> bool:
+        """Store the batch and its jobs (each queued with its Celery message, if given, in the
+        same step); False (and nothing written) if the id exists."""
         if not await self.redis.hsetnx(keys.batch(batch_id), "id", batch_id):
             return False
-        await self.jobs.create_many(records)
+        await self.jobs.create_many(records, messages)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(keys.batch(batch_id), mapping={
                 "name": request.name or batch_id, "mode": request.mode,
@@ -127,15 +127,16 @@ def _eta(info: dict[str, str], finished: int, total: int) -> float | None:
 
 
 async def start(store: BatchStore, settings: Settings, request: BatchRequest, batch_id: str,
-                enqueue: Enqueue, upstream_submit: Callable[[str], None]) -> bool:
-    """Create the batch and set it going: its jobs on the batch queue, or one Anthropic
+                upstream_submit: Callable[[str], None]) -> bool:
+    """Create the batch and set it going: its jobs recorded and queued together on the batch
+    queue (as one job is: a job is never recorded without being queued), or one Anthropic
     Message Batch submitted by a worker. False when the id already existed."""
     records = plan(request, settings, batch_id)
+    if request.mode == "queue":
+        messages = [run_job_message(r["id"], r["priority"], hints(r, settings)) for r in records]
+        return await store.create(batch_id, request, records, messages)
     if not await store.create(batch_id, request, records):
         return False
-    if request.mode == "queue":
-        await asyncio.to_thread(enqueue, [(r["id"], r["priority"]) for r in records])
-    else:
-        await store.redis.sadd(keys.upstream_batches(), batch_id)
-        await asyncio.to_thread(upstream_submit, batch_id)
+    await store.redis.sadd(keys.upstream_batches(), batch_id)
+    await asyncio.to_thread(upstream_submit, batch_id)
     return True

@@ -70,10 +70,3 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
                                 month_of_year=month, day_of_week=weekday),
         }
     return schedule
-
-
-def send_jobs(celery: Celery, jobs: list[tuple[str, str]]) -> None:
-    """Enqueue many jobs (id, queue) over one broker connection."""
-    with celery.producer_or_acquire() as producer:
-        for job_id, queue in jobs:
-            celery.send_task(RUN_JOB, args=[job_id], queue=queue, producer=producer)

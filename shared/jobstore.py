@@ -147,15 +147,34 @@ class JobStore:
             return kind, dict(zip(pairs[::2], pairs[1::2], strict=True))
         return kind, as_str(rest[0]) if rest else None
 
-    async def create_many(self, records: list[dict[str, str]]) -> None:
-        """Store many queued jobs in one round trip (existing ones are left as they are)."""
+    async def create_many(self, records: list[dict[str, str]],
+                          messages: list[str] | None = None) -> None:
+        """Store many jobs in one round trip (existing ones are left as they are); with their
+        Celery `messages`, each job is queued by the same script that records it (`submit`)."""
         payload = events.data({"status": "queued"})
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for fields in records:
-                flat = [item for pair in fields.items() for item in pair]
-                await self._create(self._keys(fields["id"]), [self.ttl, payload, *flat],
-                                   client=pipe)
-            await pipe.execute()
+        pending = list(range(len(records)))
+        for _ in range(2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for index in pending:
+                    fields = records[index]
+                    flat = [item for pair in fields.items() for item in pair]
+                    if messages is None:
+                        queue_script(pipe, self._create, self._keys(fields["id"]),
+                                     [self.ttl, payload, *flat])
+                    else:
+                        queue_script(pipe, self._submit, [*self._keys(fields["id"]), "", "",
+                                                          keys.celery_queue(fields["priority"])],
+                                     [self.ttl, payload, fields["id"], 0, messages[index], *flat])
+                results = await pipe.execute(raise_on_error=False)
+            # A script that met NOSCRIPT (Redis restarted) did nothing: load it, run those again.
+            pending = [i for i, r in zip(pending, results, strict=True)
+                       if isinstance(r, NoScriptError)]
+            if not pending:
+                break
+            await self.redis.script_load(scripts.SUBMIT if messages else scripts.CREATE)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
 
     async def get_many(self, job_ids: list[str], fields: tuple[str, ...]) -> list[list[str]]:
         """The named fields of many jobs in one round trip ('' where missing)."""

@@ -72,3 +72,14 @@ async def test_a_script_error_leaves_nothing_behind(store: JobStore) -> None:
                             [3600, "{}", "x", 600, message, *flat])
     assert await store.get("x") is None
     assert await queued_ids(store, "interactive") == []
+
+
+async def test_many_jobs_are_recorded_and_queued_together(store: JobStore) -> None:
+    records = [fields(f"b{i}", "batch") for i in range(5)]
+    await store.redis.script_flush()  # as after a Redis restart: the scripts load again
+    await store.create_many(records, [run_job_message(r["id"], "batch") for r in records])
+    assert sorted(await queued_ids(store, "batch")) == sorted(f"['b{i}']" for i in range(5))
+    assert [(await store.get(f"b{i}") or {}).get("status") for i in range(5)] == ["queued"] * 5
+    # Again (a retried request): nothing is recorded or queued twice.
+    await store.create_many(records, [run_job_message(r["id"], "batch") for r in records])
+    assert len(await queued_ids(store, "batch")) == 5

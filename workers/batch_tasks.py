@@ -3,8 +3,6 @@ report. Thin: each runs a plain coroutine on the worker process's event loop."""
 
 from __future__ import annotations
 
-from functools import partial
-
 from celery import Celery
 
 from shared.batches import BatchStore
@@ -13,7 +11,6 @@ from shared.celery_app import (
     NIGHTLY_BATCH,
     POLL_UPSTREAM_BATCHES,
     SUBMIT_UPSTREAM_BATCH,
-    send_jobs,
 )
 from workers import nightly, upstream
 from workers.tasks import runtime
@@ -48,6 +45,6 @@ def register_batch_tasks(app: Celery) -> None:
         def submit_upstream(batch_id: str) -> None:
             app.send_task(SUBMIT_UPSTREAM_BATCH, args=[batch_id], queue="batch")
 
-        result: str | None = rt.call(nightly.run(batches(), rt.settings, partial(send_jobs, app),
-                                                 submit_upstream, night))
+        result: str | None = rt.call(nightly.run(batches(), rt.settings, submit_upstream,
+                                                 night))
         return result

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from shared import batches
-from shared.batches import BatchRequest, BatchStore, Enqueue
+from shared.batches import BatchRequest, BatchStore
 from shared.settings import Settings
 
 
@@ -36,8 +36,8 @@ def load_regions(source: str) -> list[dict[str, Any]]:
             for item in items]
 
 
-async def run(store: BatchStore, settings: Settings, enqueue: Enqueue,
-              upstream_submit: Any, night: str | None = None) -> str | None:
+async def run(store: BatchStore, settings: Settings, upstream_submit: Any,
+              night: str | None = None) -> str | None:
     """Create tonight's batch; returns its id, or None when it already existed."""
     night = night or night_of(settings)
     if not settings.nightly_regions:
@@ -46,5 +46,5 @@ async def run(store: BatchStore, settings: Settings, enqueue: Enqueue,
                            jobs=load_regions(settings.nightly_regions),
                            mode=settings.nightly_mode)
     batch_id = f"nightly-{night}"
-    created = await batches.start(store, settings, request, batch_id, enqueue, upstream_submit)
+    created = await batches.start(store, settings, request, batch_id, upstream_submit)
     return batch_id if created else None

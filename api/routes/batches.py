@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -17,7 +16,7 @@ from api.body import read_object
 from api.deps import BackendDep, ClientKeyDep
 from shared import batches, events, keys, reports
 from shared.batches import BatchRequest, BatchStore
-from shared.celery_app import CANCEL_UPSTREAM_BATCH, SUBMIT_UPSTREAM_BATCH, send_jobs
+from shared.celery_app import CANCEL_UPSTREAM_BATCH, SUBMIT_UPSTREAM_BATCH
 from shared.errors import JobNotFound
 from shared.validation import parse
 
@@ -45,7 +44,6 @@ async def create_batch(request: Request, backend: BackendDep,
     batch_id = "b" + secrets.token_hex(10)
     celery = backend.celery
     await batches.start(store_of(backend), backend.settings, body, batch_id,
-                        partial(send_jobs, celery),
                         lambda bid: celery.send_task(SUBMIT_UPSTREAM_BATCH, args=[bid],
                                                      queue="batch"))
     snapshot = await load(backend, batch_id)
