@@ -14,7 +14,15 @@ from typing import Any
 import anthropic
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from shared import jobtypes
 from shared.jobstore import Record
@@ -199,21 +207,22 @@ async def call_with_retries(ctx: Context, job: Job, state: Attempts) -> None:
             await _call(ctx, job, state, coalescer)
 
 
+# Appending tokens waits out a Redis restart this long, retrying every 50 ms to 1 s.
+REDIS_PATIENCE_SECONDS = 30.0
+
+
 async def _through_outages(append: Callable[[str, str, str, int], Awaitable[int]],
-                           job_id: str, owner: str, text: str, seq: int,
-                           patience: float = 30.0) -> int:
+                           job_id: str, owner: str, text: str, seq: int) -> int:
     """Append tokens even across a Redis restart: the stream from Claude goes on meanwhile,
-    and a token that never reached the log would be lost to every client."""
-    delay, waited = 0.05, 0.0
-    while True:
-        try:
-            return await append(job_id, owner, text, seq)
-        except (RedisConnectionError, RedisTimeoutError):
-            if waited >= patience:
-                raise
-            await asyncio.sleep(delay)
-            waited += delay
-            delay = min(1.0, delay * 2)
+    and a token that never reached the log would be lost to every client. (`seq` makes a
+    resend after a lost reply harmless.)"""
+    retrying = AsyncRetrying(
+        stop=stop_after_delay(REDIS_PATIENCE_SECONDS),
+        wait=wait_exponential(multiplier=0.05, max=1.0),
+        retry=retry_if_exception_type((RedisConnectionError, RedisTimeoutError)),
+        reraise=True,
+    )
+    return int(await retrying(append, job_id, owner, text, seq))
 
 
 def _retryable(state: Attempts) -> Callable[[BaseException], bool]:
