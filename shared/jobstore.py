@@ -20,7 +20,7 @@ from redis.exceptions import NoScriptError
 
 from shared import events, keys, scripts
 from shared.cache import FLIGHT_TTL_SECONDS
-from shared.redis import queue_script
+from shared.redis import queue_script, reload_if_lost
 from shared.schemas import FINISHED
 
 Record = dict[str, str]
@@ -152,6 +152,7 @@ class JobStore:
         """Store many jobs in one round trip (existing ones are left as they are); with their
         Celery `messages`, each job is queued by the same script that records it (`submit`)."""
         payload = events.data({"status": "queued"})
+        script = self._create if messages is None else self._submit
         pending = list(range(len(records)))
         for _ in range(2):
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -159,22 +160,22 @@ class JobStore:
                     fields = records[index]
                     flat = [item for pair in fields.items() for item in pair]
                     if messages is None:
-                        queue_script(pipe, self._create, self._keys(fields["id"]),
+                        queue_script(pipe, script, self._keys(fields["id"]),
                                      [self.ttl, payload, *flat])
                     else:
-                        queue_script(pipe, self._submit, [*self._keys(fields["id"]), "", "",
-                                                          keys.celery_queue(fields["priority"])],
+                        queue_script(pipe, script, [*self._keys(fields["id"]), "", "",
+                                                    keys.celery_queue(fields["priority"])],
                                      [self.ttl, payload, fields["id"], 0, messages[index], *flat])
                 results = await pipe.execute(raise_on_error=False)
-            # A script that met NOSCRIPT (Redis restarted) did nothing: load it, run those again.
-            pending = [i for i, r in zip(pending, results, strict=True)
-                       if isinstance(r, NoScriptError)]
-            if not pending:
-                break
-            await self.redis.script_load(scripts.SUBMIT if messages else scripts.CREATE)
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
+            # Those that met NOSCRIPT did nothing: run them again once the script is back.
+            lost = await reload_if_lost(self.redis, results, script)
+            for result in results:
+                if isinstance(result, Exception) and not isinstance(result, NoScriptError):
+                    raise result
+            if not lost:
+                return
+            pending = [pending[i] for i in lost]
+        raise NoScriptError("the job scripts could not be loaded")
 
     async def get_many(self, job_ids: list[str], fields: tuple[str, ...]) -> list[list[str]]:
         """The named fields of many jobs in one round trip ('' where missing)."""
@@ -223,9 +224,8 @@ class JobStore:
             async with self.redis.pipeline(transaction=False) as pipe:
                 self.queue_claim(pipe, job_id, owner, lease, max_deliveries, begin)
                 _, result = await pipe.execute(raise_on_error=False)
-            if not isinstance(result, NoScriptError):
+            if not await reload_if_lost(self.redis, [result], self._claim):
                 break
-            await self.redis.script_load(scripts.CLAIM)
         return claimed(result)
 
     async def begin_attempt(self, job_id: str, owner: str) -> int:

@@ -5,10 +5,12 @@ without redis-py's extra round trip."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
 
 
@@ -23,6 +25,15 @@ def queue_script(pipe: Pipeline, script: AsyncScript, keys: Sequence[str],
     """Queue `script` on a pipeline by its digest alone. redis-py's own way (calling the script
     with `client=pipe`) first asks the server whether the script exists: one round trip more on
     every execute. A NOSCRIPT answer (Redis restarted) comes back as that command's result when
-    the pipeline runs with `raise_on_error=False`; calling the script outside a pipeline loads
-    it again."""
+    the pipeline runs with `raise_on_error=False` (see `reload_if_lost`); calling the script
+    outside a pipeline loads it again."""
     pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+
+
+async def reload_if_lost(redis: Redis, results: Sequence[Any], script: AsyncScript) -> list[int]:
+    """The positions in `results` where `script` met NOSCRIPT (and so did nothing), after
+    loading it again; [] when none did."""
+    lost = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+    if lost:
+        await redis.script_load(script.script)
+    return lost
