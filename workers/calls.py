@@ -215,7 +215,12 @@ async def _through_outages(append: Callable[[str, str, str, int], Awaitable[int]
                            job_id: str, owner: str, text: str, seq: int) -> int:
     """Append tokens even across a Redis restart: the stream from Claude goes on meanwhile,
     and a token that never reached the log would be lost to every client. (`seq` makes a
-    resend after a lost reply harmless.)"""
+    resend after a lost reply harmless.) The retry machinery is built only after a failure:
+    this runs for every chunk of every stream."""
+    try:
+        return await append(job_id, owner, text, seq)
+    except (RedisConnectionError, RedisTimeoutError):
+        pass
     retrying = AsyncRetrying(
         stop=stop_after_delay(REDIS_PATIENCE_SECONDS),
         wait=wait_exponential(multiplier=0.05, max=1.0),
