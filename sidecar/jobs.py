@@ -5,6 +5,7 @@ the same `chat` / `chat_stream` as `SidecarClient`, through the queue."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -16,6 +17,9 @@ from sidecar.errors import JobFailed, SidecarError, from_response
 from sidecar.sse import Event, aparse_lines, parse_lines
 
 RESUME_ATTEMPTS = 5
+# END_OF_BODY: the API ends a stream's body right after `done`; the clients read on to that
+# end before handing `done` over, so that the connection goes back to the pool for the next
+# request instead of being dropped half-read (which cost every job a new connection).
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=60.0)
 
 
@@ -175,9 +179,14 @@ class JobsClient:
                     if response.status_code >= 400:
                         response.read()
                         _check(response)
-                    for event in parse_lines(response.iter_lines()):
+                    stream = parse_lines(response.iter_lines())
+                    for event in stream:
                         if not resume.take(event):
                             break
+                        if event.event == "done":
+                            with contextlib.suppress(httpx.HTTPError):
+                                for _ in stream:  # END_OF_BODY
+                                    pass
                         yield event
                         if event.event == "done":
                             return
@@ -253,9 +262,14 @@ class AsyncJobsClient:
                     if response.status_code >= 400:
                         await response.aread()
                         _check(response)
-                    async for event in aparse_lines(response.aiter_lines()):
+                    stream = aparse_lines(response.aiter_lines())
+                    async for event in stream:
                         if not resume.take(event):
                             break
+                        if event.event == "done":
+                            with contextlib.suppress(httpx.HTTPError):
+                                async for _ in stream:  # END_OF_BODY
+                                    pass
                         yield event
                         if event.event == "done":
                             return

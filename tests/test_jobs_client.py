@@ -94,3 +94,31 @@ class _cut_after(httpx.SyncByteStream):
                 if seen >= self.frames:
                     self.response.close()
                     raise httpx.RemoteProtocolError("peer closed connection")
+
+
+def test_a_followed_stream_leaves_its_connection_for_the_next_job(stack: Stack) -> None:
+    """Reading a job's events to `done` ends the response cleanly, so the next submission
+    goes over the same connection instead of a new one."""
+    transport = httpx.HTTPTransport()
+    with JobsClient(stack.url, transport=transport) as client:
+        for round_ in range(3):
+            client.chat(f"Soil moisture, round {round_} {uuid.uuid4().hex}", max_tokens=8,
+                        cache=False)
+        # httpcore's pool (no public accessor): one connection carried all six requests.
+        connections = transport._pool.connections
+    assert len(connections) == 1
+    assert "Request Count: 6" in repr(connections[0])
+
+
+def test_async_stream_leaves_its_connection_too(stack: Stack) -> None:
+    async def run() -> list[object]:
+        transport = httpx.AsyncHTTPTransport()
+        async with AsyncJobsClient(stack.url, transport=transport) as client:
+            for round_ in range(2):
+                await client.chat(f"Async soil, round {round_} {uuid.uuid4().hex}",
+                                  max_tokens=8, cache=False)
+            return list(transport._pool.connections)
+
+    connections = asyncio.run(run())
+    assert len(connections) == 1
+    assert "Request Count: 4" in repr(connections[0])

@@ -91,10 +91,10 @@ async def follow(http: httpx.AsyncClient, job_id: str) -> Trace:
     trace = Trace(opened=time.time())
     async with http.stream("GET", f"/api/jobs/{job_id}/events") as response:
         response.raise_for_status()
+        # Read on past `done` to the end of the body (the API ends it there), so that the
+        # connection goes back to the pool for the user's next POST, as a browser's would.
         async for event in aparse_lines(response.aiter_lines()):
             trace.see(event)
-            if event.event == "done":
-                break
     return trace
 
 
