@@ -13,19 +13,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
+import httpx2
 
 from shared.settings import Settings
 from shared.upstream import error_type, is_retryable, message, retry_after
-from workers.transport import PooledTransport
 
 __all__ = ["describe", "error_type", "is_retryable", "retry_after", "stream_once"]
 
 
 
 def create_client(settings: Settings, max_connections: int) -> anthropic.AsyncAnthropic:
-    """One client per worker process, over small connection pools (see `transport`). SDK
-    retries are off: the runner owns retries."""
-    http_client = anthropic.DefaultAsyncHttpxClient(transport=PooledTransport(max_connections))
+    """One client per worker process, on the SDK's aiohttp transport (its `aiohttp` extra).
+
+    A worker reads hundreds of streams at once, and its CPU goes into each chunk's trip through
+    the HTTP stack: aiohttp's C parser and plain asyncio streams cost less than half of
+    httpx's default stack per streamed event (60 against 129 µs here, 200 streams), which also
+    spent a fifth of its time scanning one big connection pool. SDK retries are off: the
+    runner owns retries."""
+    limits = httpx2.Limits(max_connections=max_connections,
+                           max_keepalive_connections=max_connections)
+    http_client = anthropic.DefaultAioHttpClient(limits=limits)
     return anthropic.AsyncAnthropic(
         api_key=settings.api_key() or "missing-key",
         base_url=settings.anthropic_base_url,

@@ -194,6 +194,7 @@ class Runtime:
             entry[1].cancel()
 
     async def _forget(self) -> None:
+        await self.ctx.client.close()  # its connections, before the loop that owns them stops
         await self.redis.zrem(keys.workers(), self.name)
 
     def drain(self, grace: float) -> None:
