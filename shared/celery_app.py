@@ -8,6 +8,8 @@ Delivery settings, and why:
 - `visibility_timeout` longer than the longest job: Redis hands an unacknowledged message to
   another worker only after this, so a short one would run long jobs twice. A worker that died
   is detected much sooner by the job lease (`JOB_LEASE_SECONDS`), not by this timeout.
+- The broker transport is kombu's Redis transport without a new Redis client per call (see
+  `shared.broker`).
 - The threads pool: a task's thread only waits while the job streams on the worker process's
   event loop, so one process holds hundreds of streams at the CPU cost of asyncio.
 """
@@ -18,6 +20,7 @@ from celery import Celery
 from celery.schedules import crontab
 from kombu import Queue
 
+from shared import broker
 from shared.settings import Settings
 
 RUN_JOB = "sidecar.run_job"
@@ -30,6 +33,7 @@ VISIBILITY_TIMEOUT = 2 * 3600
 
 
 def create_celery(settings: Settings) -> Celery:
+    broker.install()
     app = Celery("sidecar", broker=settings.redis_url)
     app.conf.update(
         task_acks_late=True,
