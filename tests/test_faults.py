@@ -7,7 +7,9 @@ import time
 
 import httpx
 import pytest
+import redis
 
+from shared import keys
 from tests.conftest import Stack
 from tests.helpers import events, job, submit, text_of, wait_status
 from tests.procs import wait_until
@@ -90,13 +92,18 @@ def test_cancel_while_queued_never_runs(sim_clean: Stack) -> None:
     response = httpx.delete(f"{sim_clean.url}/api/jobs/{job_id}")
     assert response.status_code in (200, 202)
     assert response.json()["status"] == "cancelled"
+    store = redis.Redis.from_url(sim_clean.redis_url)
+    queue = keys.celery_queue("batch")
+    assert store.llen(queue) == 1  # its message is still waiting
     batch_worker = start_worker(sim_clean.env, "batch-worker", queues="batch")
     try:
-        wait_until(lambda: "sidecar.run_job" in batch_worker.output().split("ready.")[-1], 10,
-                   "batch worker took the message")
+        # kombu keeps a delivered message in its `unacked` hash until the task acknowledges it.
+        wait_until(lambda: store.llen(queue) == 0 and store.hlen("unacked") == 0, 10,
+                   "batch worker took and acknowledged the message")
         time.sleep(0.5)
     finally:
         batch_worker.stop()
+        store.close()
     assert job(sim_clean.url, job_id)["status"] == "cancelled"
     assert "/v1/messages" not in sim_clean.sim("GET", "/_sim/stats")["requests"]
 
