@@ -33,11 +33,16 @@ def bare_start(sender: Celery, store: redis.Redis) -> float:
 
 
 def follow_sync(http: httpx.Client, job_id: str) -> dict[str, Any]:
+    """The job's final JSON; the body is read to its end, so the connection is kept for the
+    next POST (as the baseline's broker connection is)."""
+    final: dict[str, Any] = {}
     with http.stream("GET", f"/api/jobs/{job_id}/events") as response:
         for event in parse_lines(response.iter_lines()):
             if event.event == "done":
-                return dict(event.data)
-    raise RuntimeError(f"the stream of job {job_id} ended without `done`")
+                final = dict(event.data)
+    if not final:
+        raise RuntimeError(f"the stream of job {job_id} ended without `done`")
+    return final
 
 
 def sidecar_start(http: httpx.Client) -> tuple[float, float]:
