@@ -3,6 +3,7 @@ per worker process."""
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import redis.exceptions
@@ -14,6 +15,13 @@ from shared.heap import freeze_startup_objects
 from shared.settings import get_settings
 from shared.taskwire import HINTS_HEADER, Hints
 from workers.runtime import Runtime
+
+# The GIL switch interval of a worker process. Celery's consumer thread, which takes every job
+# in, makes blocking Redis round trips per message (fetch, note it unacknowledged, acknowledge)
+# and after each one waits for the GIL behind the event loop where the streams run, up to the
+# whole interval (5 ms by default). A burst of 200 jobs started over 0.5-0.7 s at p99 with the
+# default, 0.43-0.47 s with this; steady load is unchanged (bench.pipeline).
+SWITCH_INTERVAL = 0.0005
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
@@ -45,6 +53,7 @@ def register(app: Celery) -> None:
     def _start(**_: object) -> None:
         runtime(app)
         freeze_startup_objects()  # the runtime and its clients exist by now
+        sys.setswitchinterval(SWITCH_INTERVAL)
 
     @signals.worker_shutting_down.connect(weak=False)
     def _drain(**_: object) -> None:
