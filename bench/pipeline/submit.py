@@ -32,6 +32,29 @@ def bare_start(sender: Celery, store: redis.Redis) -> float:
     return float(popped[1]) - sent
 
 
+def bare_burst(redis_url: str, count: int) -> list[float]:
+    """`count` no-op tasks sent back to back, then each one's send→start in seconds: how long
+    Celery alone takes to take in a burst."""
+    sender = create_celery(load_settings(redis_url=redis_url))
+    store = redis.Redis.from_url(redis_url)
+    try:
+        sent = []
+        for _ in range(count):
+            token = secrets.token_hex(8)
+            sent.append((token, time.time()))
+            sender.send_task(NOOP, args=[token], queue=QUEUE)
+        waits = []
+        for token, at in sent:
+            popped = store.blpop([started_key(token)], timeout=30)
+            if popped is None:
+                raise TimeoutError("a no-op task of the burst did not start within 30 s")
+            waits.append(float(popped[1]) - at)
+        return waits
+    finally:
+        sender.close()
+        store.close()
+
+
 def follow_sync(http: httpx.Client, job_id: str) -> dict[str, Any]:
     """The job's final JSON; the body is read to its end, so the connection is kept for the
     next POST (as the baseline's broker connection is)."""

@@ -3,6 +3,7 @@ straight from the simulator with the anthropic SDK; one stream at a time, then N
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from bench.pipeline.clients import (
 )
 from bench.pipeline.plan import MODEL, PROMPT, TTFT_SIM, Plan
 from bench.pipeline.stack import Stack
+from bench.pipeline.submit import bare_burst
 
 
 async def direct_ttft(client: anthropic.AsyncAnthropic, max_tokens: int) -> float:
@@ -50,6 +52,7 @@ class TtftSamples:
     cpu: dict[str, Counter[str]] = field(
         default_factory=lambda: {"direct": Counter(), "sidecar": Counter()}
     )
+    bare_celery: list[float] = field(default_factory=list)  # send→start, bursts only
 
 
 async def ttft_round(stack: Stack, streams: int, samples: TtftSamples) -> None:
@@ -70,6 +73,9 @@ async def ttft_round(stack: Stack, streams: int, samples: TtftSamples) -> None:
     samples.sidecar += subs
     samples.sidecar_failures.update(failed)
     await stack.quiesce()
+    if streams > 1:  # Celery's own intake of the same burst, for comparison
+        samples.bare_celery += await asyncio.to_thread(bare_burst, stack.redis.url, streams)
+        await stack.quiesce()
 
 
 def ttft_breakdown(subs: Sequence[Submission]) -> dict[str, dict[str, float]]:
@@ -102,6 +108,8 @@ def ttft_report(samples: TtftSamples) -> dict[str, Any]:
         "defects": defects((s.trace for s in samples.sidecar), samples.sidecar_failures),
         "cpu_s": {mode: {name: round(sec, 2) for name, sec in used.items()}
                   for mode, used in samples.cpu.items()},
+        **({"bare_celery_send_to_start": spread(samples.bare_celery)}
+           if samples.bare_celery else {}),
     }
 
 
