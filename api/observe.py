@@ -23,9 +23,9 @@ class Observe:
         started = time.perf_counter()
 
         async def send_and_count(message: Message) -> None:
+            await send(message)  # the answer first, its log line after
             if message["type"] == "http.response.start":
                 self._count(scope, message["status"], started)
-            await send(message)
 
         await self.app(scope, receive, send_and_count)
 
