@@ -116,6 +116,7 @@ class JobStore:
         self._claim = redis.register_script(scripts.CLAIM)
         self._begin = redis.register_script(scripts.BEGIN_ATTEMPT)
         self._token = redis.register_script(scripts.TOKEN)
+        self._usage = redis.register_script(scripts.USAGE)
         self._renew = redis.register_script(scripts.RENEW)
         self._finish = redis.register_script(scripts.FINISH)
         self._cancel = redis.register_script(scripts.CANCEL)
@@ -236,7 +237,12 @@ class JobStore:
         reply harmless."""
         payload = events.data({"text": text})
         return int(await self._token(self._keys(job_id),
-                                     [owner, payload, utcnow(), self.ttl, seq]))
+                                     [owner, payload, utcnow(), self.ttl, seq, len(text)]))
+
+    async def note_usage(self, job_id: str, owner: str, usage: dict[str, int]) -> None:
+        """Keep what this delivery has used so far in the record, so that a worker dying
+        mid-call leaves its bill behind (see `scripts.CLAIM`)."""
+        await self._usage(self._keys(job_id), [owner, json.dumps(usage)])
 
     async def renew(self, job_id: str, owner: str, lease: float) -> int:
         return int(await self._renew(self._keys(job_id), [owner, lease]))

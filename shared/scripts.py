@@ -24,6 +24,7 @@ local function append(name, payload, ttl)
 end
 local function begin_attempt(ttl)
   local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  redis.call('HSET', KEYS[1], 'attempt_chars', '0')
   if redis.call('HGET', KEYS[1], 'streamed') == '1' then
     redis.call('HSET', KEYS[1], 'streamed', '0')
     append('reset', '{"attempt":' .. attempt .. '}', ttl)
@@ -69,6 +70,23 @@ redis.call('LPUSH', KEYS[6], ARGV[5])
 return {'created'}
 """
 
+# What a delivery whose worker died had used (`USAGE`, plus the cut-off attempt's streamed text
+# at about four characters a token) moves to `carried_usage` when the next delivery claims the
+# job, and the finished job's usage includes it: every attempt is billed, even a killed one.
+_CARRY = """
+local function carry_usage()
+  local open = redis.call('HGET', KEYS[1], 'delivery_usage')
+  if not open then return end
+  local usage = cjson.decode(open)
+  local chars = tonumber(redis.call('HGET', KEYS[1], 'attempt_chars') or '0')
+  usage['output_tokens'] = (usage['output_tokens'] or 0) + math.ceil(chars / 4)
+  local carried = cjson.decode(redis.call('HGET', KEYS[1], 'carried_usage') or '{}')
+  for name, count in pairs(usage) do carried[name] = (carried[name] or 0) + count end
+  redis.call('HSET', KEYS[1], 'carried_usage', cjson.encode(carried), 'attempt_chars', '0')
+  redis.call('HDEL', KEYS[1], 'delivery_usage')
+end
+"""
+
 # ARGV: owner, lease seconds, max deliveries, started_at, status payload, ttl, begin ('1' to
 # begin the first attempt), then optionally a call id that must be in KEYS[4] (the in-flight set
 # an admission earlier in the same pipeline put it in).
@@ -77,7 +95,7 @@ return {'created'}
 # cancel and exhausted the caller owns the job and must finish it. Claiming also begins the first
 # attempt (see BEGIN_ATTEMPT), saving the worker a round trip before its call to Claude; the
 # record spares it another.
-CLAIM = _PRELUDE + """
+CLAIM = _PRELUDE + _CARRY + """
 local function answer(outcome, attempt)
   return {outcome, attempt, redis.call('HGETALL', KEYS[1])}
 end
@@ -91,6 +109,7 @@ if status == 'running' and tonumber(redis.call('HGET', KEYS[1], 'lease_until') o
 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'owner', ARGV[1],
   'lease_until', tostring(now + tonumber(ARGV[2])), 'token_seq', '0')
+carry_usage()
 if redis.call('HGET', KEYS[1], 'cancel') == '1' then return answer('cancel', 0) end
 if redis.call('HINCRBY', KEYS[1], 'deliveries', 1) > tonumber(ARGV[3]) then
   return answer('exhausted', 0)
@@ -108,7 +127,15 @@ if not owns(ARGV[1]) then return -1 end
 return begin_attempt(ARGV[2])
 """
 
-# ARGV: owner, payload, now (ISO), ttl, sequence number of this chunk for this owner.
+# ARGV: owner, usage so far of this delivery (JSON). Kept so that it survives the worker.
+USAGE = _PRELUDE + """
+if not owns(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'delivery_usage', ARGV[2])
+return 1
+"""
+
+# ARGV: owner, payload, now (ISO), ttl, sequence number of this chunk for this owner, the
+# chunk's length in characters (for the usage of an attempt cut off by its worker's death).
 # Returns the event id (the last one, for a chunk sent again after a lost reply); -1 lost the
 # job; -2 cancelled.
 TOKEN = _PRELUDE + """
@@ -119,6 +146,7 @@ if seq <= tonumber(redis.call('HGET', KEYS[1], 'token_seq') or '0') then
   return redis.call('LLEN', KEYS[2])
 end
 redis.call('HSET', KEYS[1], 'token_seq', seq)
+redis.call('HINCRBY', KEYS[1], 'attempt_chars', ARGV[6])
 if redis.call('HGET', KEYS[1], 'streamed') ~= '1' then
   redis.call('HSET', KEYS[1], 'streamed', '1')
   redis.call('HSETNX', KEYS[1], 'first_token_at', ARGV[3])
@@ -138,7 +166,7 @@ return 1
 FINISH = _PRELUDE + """
 if not owns(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('HDEL', KEYS[1], 'owner', 'lease_until')
+redis.call('HDEL', KEYS[1], 'owner', 'lease_until', 'delivery_usage')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 append('done', ARGV[2], ARGV[3])
 return 1

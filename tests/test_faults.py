@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from shared import keys
+from shared.pricing import cost_usd
 from tests.conftest import Stack
 from tests.helpers import events, job, submit, text_of, wait_status
 from tests.procs import wait_until
@@ -122,6 +123,14 @@ def test_worker_killed_mid_stream_completes_elsewhere(sim_clean: Stack) -> None:
         assert final["status"] == "succeeded"
         assert final["attempts"] == 2
         assert "reset" in [e.event for e in stream]
+        # Billed once per attempt: the killed attempt's input exactly, its output from the text
+        # it had streamed (about four characters a token), as the simulator's ledger counts.
+        spent = sim_clean.sim("GET", "/_sim/stats")["tokens"]
+        usage = final["usage"]
+        assert usage["input_tokens"] == spent["input_tokens"]
+        assert abs(usage["output_tokens"] - spent["output_tokens"]) <= \
+            max(8, spent["output_tokens"] // 4)
+        assert final["cost_usd"] == pytest.approx(cost_usd(final["model"], usage))
         assert text_of(stream) == final["result"]["text"]
         assert [e.id for e in stream] == list(range(1, len(stream) + 1))
     finally:

@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import json
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +47,15 @@ class Attempts:
 
     def settle(self) -> None:
         """Add the last call's usage to the total (every attempt is billed)."""
-        for name, value in self.completion.usage.items():
-            self.usage[name] = self.usage.get(name, 0) + value
+        self.usage = add_usage(self.usage, self.completion.usage)
+
+
+def add_usage(*usages: Mapping[str, int]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for usage in usages:
+        for name, value in usage.items():
+            total[name] = total.get(name, 0) + int(value)
+    return total
 
 
 def build_request(record: Record, settings: Settings) -> dict[str, Any]:
@@ -100,7 +107,8 @@ async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -
             raise LostJob(job.id)
         state.count = number
         await claude.stream_once(ctx.client, job.request, coalescer.add, state.completion,
-                                 on_headers=job.learn, on_json=_field_tokens(job, coalescer))
+                                 on_headers=job.learn, on_json=_field_tokens(job, coalescer),
+                                 on_usage=lambda usage: job.note_usage(ctx, state, usage))
         state.result = _read(job, state)
     except anthropic.APIStatusError as exc:
         await _note_upstream_error(ctx, job, exc)
@@ -177,11 +185,20 @@ class Job:
         if found is None:
             raise ValueError(f"unknown job type {self.record['type']!r}")
         return found
-    pending: set[asyncio.Task[None]] = field(default_factory=set)
+    pending: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def learn(self, headers: Mapping[str, str]) -> None:
         """Teach the limiter from an answer's headers without delaying its first token."""
-        task = asyncio.create_task(self.limiter.learn(self.record["model"], dict(headers)))
+        self._aside(self.limiter.learn(self.record["model"], dict(headers)))
+
+    def note_usage(self, ctx: Context, state: Attempts, started: Mapping[str, int]) -> None:
+        """Record this delivery's usage so far — its finished attempts and the input of the one
+        starting — in the job, off the stream's path (see `JobStore.note_usage`)."""
+        input_side = {name: n for name, n in started.items() if name != "output_tokens"}
+        self._aside(ctx.store.note_usage(self.id, self.owner, add_usage(state.usage, input_side)))
+
+    def _aside(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
 

@@ -68,6 +68,7 @@ async def stream_once(
     completion: Completion,
     on_headers: Callable[[Mapping[str, str]], None] | None = None,
     on_json: Callable[[str], None] | None = None,
+    on_usage: Callable[[dict[str, int]], None] | None = None,
 ) -> Completion:
     """One upstream call, filling `completion` as events arrive (so a cut-short call still
     tells what it streamed and used)."""
@@ -91,12 +92,20 @@ async def stream_once(
                 tool_name = event.content_block.name
                 completion.tool_inputs[tool_name] = ""
             elif kind == "message_start":
-                completion.model = event.message.model
-                completion.usage = _usage(event.message.usage)
+                _started(event.message, completion, on_usage)
             elif kind == "message_delta":
                 completion.stop_reason = event.delta.stop_reason
                 completion.usage["output_tokens"] = event.usage.output_tokens
     return completion
+
+
+def _started(message: Any, completion: Completion,
+             on_usage: Callable[[dict[str, int]], None] | None) -> None:
+    """A call's input usage is known when it starts; its output only when it ends."""
+    completion.model = message.model
+    completion.usage = _usage(message.usage)
+    if on_usage is not None:
+        on_usage(completion.usage)
 
 
 def _usage(usage: Any) -> dict[str, int]:

@@ -19,7 +19,14 @@ from shared.schemas import FINISHED
 from shared.settings import Settings
 from shared.taskwire import Hints
 from workers import admission, claude
-from workers.calls import Attempts, Job, build_request, call_id, call_with_retries
+from workers.calls import (
+    Attempts,
+    Job,
+    add_usage,
+    build_request,
+    call_id,
+    call_with_retries,
+)
 from workers.context import Cancelled, Context, LostJob
 
 log = logging.getLogger("sidecar.worker")
@@ -27,7 +34,9 @@ log = logging.getLogger("sidecar.worker")
 
 def _outcome(record: Record, state: Attempts, status: str, error: dict[str, str] | None,
              settings: Settings) -> dict[str, str]:
-    usage = state.usage or {"input_tokens": 0, "output_tokens": 0}
+    # With what earlier deliveries used before their worker died (see `scripts.CLAIM`).
+    carried = json.loads(record.get("carried_usage") or "{}")
+    usage = add_usage(carried, state.usage) or {"input_tokens": 0, "output_tokens": 0}
     cost = pricing.cost_usd(record["model"], usage, overrides=settings.model_prices)
     text = "".join(state.completion.text)
     result = state.result if status == "succeeded" and state.result else {"text": text}
@@ -162,6 +171,7 @@ async def _run_claimed(ctx: Context, job: Job, state: Attempts) -> str:
         return "lost"
     except asyncio.CancelledError:
         if job.id in ctx.handing_back:  # the worker is stopping: another one takes over now
+            await ctx.store.note_usage(job.id, job.owner, state.usage)  # billed by the next
             if await ctx.store.release(job.id, job.owner):
                 await ctx.requeue(job.id, job.record["priority"])
             return "handed back"
