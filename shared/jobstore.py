@@ -239,10 +239,12 @@ class JobStore:
         return int(await self._token(self._keys(job_id),
                                      [owner, payload, utcnow(), self.ttl, seq, len(text)]))
 
-    async def note_usage(self, job_id: str, owner: str, usage: dict[str, int]) -> None:
+    async def note_usage(self, job_id: str, owner: str, usage: dict[str, int],
+                         settled: bool = False) -> None:
         """Keep what this delivery has used so far in the record, so that a worker dying
-        mid-call leaves its bill behind (see `scripts.CLAIM`)."""
-        await self._usage(self._keys(job_id), [owner, json.dumps(usage)])
+        mid-call leaves its bill behind (see `scripts.CLAIM`); `settled` when `usage` holds
+        the last attempt's whole usage."""
+        await self._usage(self._keys(job_id), [owner, json.dumps(usage), "1" if settled else "0"])
 
     async def renew(self, job_id: str, owner: str, lease: float) -> int:
         return int(await self._renew(self._keys(job_id), [owner, lease]))

@@ -127,10 +127,13 @@ if not owns(ARGV[1]) then return -1 end
 return begin_attempt(ARGV[2])
 """
 
-# ARGV: owner, usage so far of this delivery (JSON). Kept so that it survives the worker.
+# ARGV: owner, usage so far of this delivery (JSON), '1' when it includes the last attempt's
+# output (then that attempt's streamed characters no longer stand for it). Kept so that it
+# survives the worker.
 USAGE = _PRELUDE + """
 if not owns(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'delivery_usage', ARGV[2])
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'attempt_chars', '0') end
 return 1
 """
 

@@ -191,11 +191,13 @@ class Job:
         """Teach the limiter from an answer's headers without delaying its first token."""
         self._aside(self.limiter.learn(self.record["model"], dict(headers)))
 
-    def note_usage(self, ctx: Context, state: Attempts, started: Mapping[str, int]) -> None:
-        """Record this delivery's usage so far — its finished attempts and the input of the one
-        starting — in the job, off the stream's path (see `JobStore.note_usage`)."""
-        input_side = {name: n for name, n in started.items() if name != "output_tokens"}
-        self._aside(ctx.store.note_usage(self.id, self.owner, add_usage(state.usage, input_side)))
+    def note_usage(self, ctx: Context, state: Attempts,
+                   started: Mapping[str, int] | None = None) -> None:
+        """Record this delivery's usage so far in the job, off the stream's path (see
+        `JobStore.note_usage`): its settled attempts, and the input of the one `started`."""
+        input_side = {name: n for name, n in (started or {}).items() if name != "output_tokens"}
+        self._aside(ctx.store.note_usage(self.id, self.owner, add_usage(state.usage, input_side),
+                                         settled=started is None))
 
     def _aside(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(work)
@@ -217,6 +219,8 @@ async def call_with_retries(ctx: Context, job: Job, state: Attempts) -> None:
         stop=stop_after_attempt(ctx.settings.max_retries + 1),
         wait=_wait(ctx),
         retry=retry_if_exception(_retryable(state)),
+        # A worker dying while it waits to try again leaves the failed attempts billed.
+        before_sleep=lambda _: job.note_usage(ctx, state),
         reraise=True,
     )
     async for attempt in retrying:
