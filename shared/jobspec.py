@@ -6,7 +6,7 @@ from __future__ import annotations
 from shared import cache, jobtypes, models
 from shared.errors import InvalidInput
 from shared.jobstore import new_job_id, utcnow
-from shared.limiter import estimate_input_tokens
+from shared.limiter import counted_locally, estimate_input_tokens
 from shared.schemas import JobRequest
 from shared.settings import Settings
 from shared.taskwire import Hints
@@ -58,6 +58,6 @@ def hints(fields: dict[str, str], settings: Settings) -> Hints | None:
     """What the job's message tells a worker so it can take capacity and claim the job in one
     round trip — none for a request big enough that the worker counts its tokens exactly."""
     estimate = int(fields.get("input_tokens_estimate") or settings.count_tokens_above)
-    if estimate >= settings.count_tokens_above:
+    if not counted_locally(estimate, settings.count_tokens_above):
         return None
     return Hints(fields["model"], fields["priority"], int(fields["max_tokens"]), estimate)

@@ -60,6 +60,12 @@ def estimate_input_tokens(request: Mapping[str, Any]) -> int:
     return chars // 4 + 8
 
 
+def counted_locally(estimate: int, exact_above: int) -> bool:
+    """Whether the local estimate is the count to reserve with; above `exact_above`
+    (COUNT_TOKENS_ABOVE) Claude's count_tokens counts the request instead."""
+    return estimate < exact_above
+
+
 def _admit_args(call_id: str, tokens_in: int, tokens_out: int, reserve: float,
                 limits: Mapping[str, int], max_inflight: int, hold: float = 600.0,
                 probe: bool = True) -> list[str | int | float]:

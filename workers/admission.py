@@ -18,7 +18,7 @@ from redis.asyncio.client import Pipeline
 
 from shared import keys
 from shared.jobstore import parse_time
-from shared.limiter import Limiter, configured_limits, estimate_input_tokens
+from shared.limiter import Limiter, configured_limits, counted_locally, estimate_input_tokens
 from shared.settings import Settings
 from shared.taskwire import Hints
 
@@ -106,11 +106,13 @@ async def settle(limiter: Limiter, reservation: Reservation, usage: Mapping[str,
 
 
 async def input_tokens(client: anthropic.AsyncAnthropic, request: Mapping[str, Any],
-                       exact_above: int) -> int:
-    """What a call will use of the input-token bucket: counted locally, or by Claude's
-    count_tokens when the request is big enough for a local guess to matter."""
-    estimate = estimate_input_tokens(request)
-    if estimate < exact_above:
+                       exact_above: int, estimate: int | None = None) -> int:
+    """What a call will use of the input-token bucket: counted locally (`estimate`, when the
+    API already made it), or by Claude's count_tokens when the request is big enough for a
+    local guess to matter."""
+    if estimate is None:
+        estimate = estimate_input_tokens(request)
+    if counted_locally(estimate, exact_above):
         return estimate
     fields = ("model", "messages", "system", "tools", "tool_choice")
     try:

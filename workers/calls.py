@@ -172,11 +172,14 @@ class Job:
     first_attempt: int = 0  # the attempt the claim began, not yet used
     counted: int | None = None  # the request's input tokens, once known
     claimed_at_once: bool = False  # capacity and the claim took one round trip (see runner)
+    pending: set[asyncio.Task[Any]] = field(default_factory=set)  # work set aside (`_aside`)
 
     async def input_tokens(self, ctx: Context) -> int:
         if self.counted is None:
+            stored = self.record.get("input_tokens_estimate")  # made by the API at submission
             self.counted = await admission.input_tokens(
-                ctx.client, self.request, ctx.settings.count_tokens_above)
+                ctx.client, self.request, ctx.settings.count_tokens_above,
+                int(stored) if stored else None)
         return self.counted
 
     @property
@@ -185,7 +188,6 @@ class Job:
         if found is None:
             raise ValueError(f"unknown job type {self.record['type']!r}")
         return found
-    pending: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def learn(self, headers: Mapping[str, str]) -> None:
         """Teach the limiter from an answer's headers without delaying its first token."""
