@@ -45,4 +45,3 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "anthropic", *CELERY_PER_TASK):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-

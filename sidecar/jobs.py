@@ -17,9 +17,6 @@ from sidecar.errors import JobFailed, SidecarError, from_response
 from sidecar.sse import Event, aparse_lines, parse_lines
 
 RESUME_ATTEMPTS = 5
-# END_OF_BODY: the API ends a stream's body right after `done`; the clients read on to that
-# end before handing `done` over, so that the connection goes back to the pool for the next
-# request instead of being dropped half-read (which cost every job a new connection).
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=60.0)
 
 
@@ -184,12 +181,14 @@ class JobsClient:
                         if not resume.take(event):
                             break
                         if event.event == "done":
+                            # The body ends right after `done`: reading to its end puts the
+                            # connection back in the pool (dropped half-read otherwise).
                             with contextlib.suppress(httpx.HTTPError):
-                                for _ in stream:  # END_OF_BODY
+                                for _ in stream:
                                     pass
-                        yield event
-                        if event.event == "done":
+                            yield event
                             return
+                        yield event
             except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
                 time.sleep(resume.failed(exc))
 
@@ -266,13 +265,13 @@ class AsyncJobsClient:
                     async for event in stream:
                         if not resume.take(event):
                             break
-                        if event.event == "done":
+                        if event.event == "done":  # read to the end, as `JobsClient.events`
                             with contextlib.suppress(httpx.HTTPError):
-                                async for _ in stream:  # END_OF_BODY
+                                async for _ in stream:
                                     pass
-                        yield event
-                        if event.event == "done":
+                            yield event
                             return
+                        yield event
             except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
                 await asyncio.sleep(resume.failed(exc))
 
