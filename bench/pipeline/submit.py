@@ -26,10 +26,15 @@ def bare_start(sender: Celery, store: redis.Redis) -> float:
     token = secrets.token_hex(8)
     sent = time.time()
     sender.send_task(NOOP, args=[token], queue=QUEUE)
-    popped = store.blpop([started_key(token)], timeout=10)
+    return started_at(store, token) - sent
+
+
+def started_at(store: redis.Redis, token: str, timeout: float = 30) -> float:
+    """When the no-op task sent with `token` started (it notes the time under its token)."""
+    popped = store.blpop([started_key(token)], timeout=timeout)
     if popped is None:
-        raise TimeoutError("the no-op task did not start within 10 s")
-    return float(popped[1]) - sent
+        raise TimeoutError(f"the no-op task did not start within {timeout} s")
+    return float(popped[1])
 
 
 def bare_burst(redis_url: str, count: int) -> list[float]:
@@ -43,13 +48,7 @@ def bare_burst(redis_url: str, count: int) -> list[float]:
             token = secrets.token_hex(8)
             sent.append((token, time.time()))
             sender.send_task(NOOP, args=[token], queue=QUEUE)
-        waits = []
-        for token, at in sent:
-            popped = store.blpop([started_key(token)], timeout=30)
-            if popped is None:
-                raise TimeoutError("a no-op task of the burst did not start within 30 s")
-            waits.append(float(popped[1]) - at)
-        return waits
+        return [started_at(store, token) - at for token, at in sent]
     finally:
         sender.close()
         store.close()
