@@ -3,13 +3,15 @@ ports of loopback and stopped at the end; never the machine's own Redis."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from shared.jobstore import JobStore
 from tests.procs import RedisServer
 from tests.stack import Proc, service_env, start_api, start_worker
 
@@ -32,6 +34,14 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     client.flushdb()
     client.close()
     yield url
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[JobStore]:
+    """The job store on that clean database, for tests of its scripts."""
+    redis = Redis.from_url(redis_url)
+    yield JobStore(redis, 3600)
+    await redis.aclose()
 
 
 @pytest.fixture(scope="session")

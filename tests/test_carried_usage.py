@@ -5,22 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-
-import pytest
-from redis.asyncio import Redis
 
 from shared.jobstore import JobStore
 from shared.taskwire import run_job_message
 
 LEASE = 0.05  # short enough to lapse within the test
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[JobStore]:
-    redis = Redis.from_url(redis_url)
-    yield JobStore(redis, 3600)
-    await redis.aclose()
 
 
 async def queued(store: JobStore, job_id: str) -> None:

@@ -5,21 +5,12 @@ the job in flight without queueing anything."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from shared import keys
 from shared.jobstore import JobStore
 from shared.taskwire import run_job_message
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[JobStore]:
-    redis = Redis.from_url(redis_url)
-    yield JobStore(redis, 3600)
-    await redis.aclose()
 
 
 def fields(job_id: str, queue: str = "interactive") -> dict[str, str]:
