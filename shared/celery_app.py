@@ -11,7 +11,9 @@ Delivery settings, and why:
 - The broker transport is kombu's Redis transport without a new Redis client per call (see
   `shared.broker`).
 - The threads pool: a task's thread only waits while the job streams on the worker process's
-  event loop, so one process holds hundreds of streams at the CPU cost of asyncio.
+  event loop, so one process holds hundreds of streams at the CPU cost of asyncio — measured
+  (`bench.pools`) at 0.65-0.77x the CPU per token of a blocking call per thread; gevent's pool
+  was 0.86-1.02x, with smaller stacks but the standard library patched under every client.
 """
 
 from __future__ import annotations

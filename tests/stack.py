@@ -61,12 +61,16 @@ def _spawn(name: str, argv: list[str], env: dict[str, str]) -> tuple[subprocess.
 
 
 def start_worker(env: dict[str, str], name: str = "w", queues: str | None = None,
-                 concurrency: int = 50) -> Proc:
-    argv = [sys.executable, "-m", "celery", "-A", "workers", "worker", "-l", "info",
+                 concurrency: int = 50, app: str = "workers", pool: str | None = None) -> Proc:
+    """A Celery worker of `app` (Sidecar's own by default; the benchmarks bring theirs), up once
+    it says it is ready."""
+    argv = [sys.executable, "-m", "celery", "-A", app, "worker", "-l", "info",
             "-n", f"{name}-{free_port()}@%h", "-c", str(concurrency), "--without-gossip",
             "--without-mingle"]
     if queues:
         argv += ["-Q", queues]
+    if pool:
+        argv += ["-P", pool]
     proc, log = _spawn(name, argv, env)
     worker = Proc(name, proc, log)
     wait_until(lambda: "ready." in worker.output() or proc.poll() is not None, 30, "worker ready")

@@ -4,7 +4,6 @@ baseline worker and the API."""
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,9 +17,9 @@ from bench.common.procs import (
 )
 from bench.noop_app import QUEUE
 from bench.pipeline.plan import WORKER_CONCURRENCY
-from tests.procs import RedisServer, free_port, wait_until
+from tests.procs import RedisServer
 from tests.simulator_fixtures import SimProcess
-from tests.stack import Proc, _spawn
+from tests.stack import Proc, start_worker
 
 
 @dataclass
@@ -49,15 +48,7 @@ class Stack:
 
 def start_noop_worker(env: dict[str, str]) -> Proc:
     """The baseline's worker: `start_worker`'s command line, on the no-op app and its queue."""
-    argv = [sys.executable, "-m", "celery", "-A", "bench.noop_app", "worker", "-l", "info",
-            "-n", f"noop-{free_port()}@%h", "-c", str(WORKER_CONCURRENCY), "--without-gossip",
-            "--without-mingle", "-Q", QUEUE]
-    proc, output = _spawn("noop", argv, env)
-    worker = Proc("noop", proc, output)
-    wait_until(lambda: "ready." in worker.output() or proc.poll() is not None, 30, "noop ready")
-    if proc.poll() is not None:
-        raise RuntimeError(f"no-op worker exited:\n{worker.output()[-3000:]}")
-    return worker
+    return start_worker(env, "noop", QUEUE, WORKER_CONCURRENCY, app="bench.noop_app")
 
 
 @contextlib.contextmanager
