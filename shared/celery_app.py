@@ -12,8 +12,8 @@ Delivery settings, and why:
   `shared.broker`).
 - The threads pool: a task's thread only waits while the job streams on the worker process's
   event loop, so one process holds hundreds of streams at the CPU cost of asyncio — measured
-  (`bench.pools`) at 0.65-0.77x the CPU per token of a blocking call per thread; gevent's pool
-  was 0.86-1.02x, with smaller stacks but the standard library patched under every client.
+  (`bench.pools`) at 0.57-0.83x the CPU per token of a blocking call per thread; gevent's pool
+  was 0.91-1.07x, with smaller stacks but the standard library patched under every client.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import Any
 
 import anthropic
 import redis
+import uvloop
 
 from shared.celery_app import create_celery
 from shared.settings import get_settings
@@ -106,11 +107,11 @@ def loop_stream(token: str, n: int, max_tokens: int) -> None:
 
 def _running_loop() -> asyncio.AbstractEventLoop:
     """The process's loop and its client, built on first use as `workers.runtime` builds them
-    (a thread of their own; the SDK's aiohttp transport)."""
+    (a thread of their own, uvloop, the SDK's aiohttp transport)."""
     global _loop
     with _lock:
         if _loop is None:
-            loop, ready = asyncio.new_event_loop(), threading.Event()
+            loop, ready = uvloop.new_event_loop(), threading.Event()
 
             def run() -> None:
                 asyncio.set_event_loop(loop)
