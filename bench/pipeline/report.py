@@ -142,6 +142,9 @@ def legend(results: dict[str, Any]) -> str:
         f"straight to the simulator (ttft {TTFT_SIM['ttft_ms']} ms), call→first text_delta; "
         f"3 = raw redis.asyncio pub/sub, {config['clients']} subscribers, each on its own "
         "connection.",
+        "clients: Sidecar's submissions in 1 are posted with http.client (the baseline sends "
+        "with Celery's send_task); its SSE users in 2 and 3 read on aiohttp, as the SDK of "
+        "baseline 2 does.",
         "tokens = jobs' usage.output_tokens; live window = first token → last done, replay = "
         "start → last done; CPU over each whole round ('client' = this process).",
         f"live replies: {config['reply_tokens']} and {LONG_REPLY} tokens at {rate} tok/s per "

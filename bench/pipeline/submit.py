@@ -1,13 +1,18 @@
 """Section 1 of `bench.pipeline`: submit → worker start, against a no-op Celery task's
-send → start on the same Celery config."""
+send → start on the same Celery config.
+
+The submissions are posted with the standard library's `http.client` on one kept-alive
+connection: 184 µs of client CPU per POST here, against 276 µs for the baseline's
+`send_task` and 526 µs for httpx, whose cost would otherwise be counted as Sidecar's."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
+from http.client import HTTPConnection
 from typing import Any
 
-import httpx
 import redis
 from celery import Celery
 
@@ -54,27 +59,32 @@ def bare_burst(redis_url: str, count: int) -> list[float]:
         store.close()
 
 
-def follow_sync(http: httpx.Client, job_id: str) -> dict[str, Any]:
+def follow_sync(http: HTTPConnection, job_id: str) -> dict[str, Any]:
     """The job's final JSON; the body is read to its end, so the connection is kept for the
     next POST (as the baseline's broker connection is)."""
-    final: dict[str, Any] = {}
-    with http.stream("GET", f"/api/jobs/{job_id}/events") as response:
-        for event in parse_lines(response.iter_lines()):
-            if event.event == "done":
-                final = dict(event.data)
+    http.request("GET", f"/api/jobs/{job_id}/events")
+    response = http.getresponse()
+    body = response.read().decode()
+    if response.status != 200:
+        raise RuntimeError(f"GET events of job {job_id}: HTTP {response.status} {body[:200]}")
+    final = [dict(e.data) for e in parse_lines(iter(body.splitlines())) if e.event == "done"]
     if not final:
         raise RuntimeError(f"the stream of job {job_id} ended without `done`")
-    return final
+    return final[0]
 
 
-def sidecar_start(http: httpx.Client) -> tuple[float, float]:
+def sidecar_start(http: HTTPConnection) -> tuple[float, float]:
     """POST a job and follow it to its end; seconds from just before the POST to the job's
     `started_at`, and to the POST's answer."""
     sent = time.time()
-    response = http.post("/api/jobs", json=job_body(2))
-    response.raise_for_status()
+    http.request("POST", "/api/jobs", body=json.dumps(job_body(2)),
+                 headers={"Content-Type": "application/json"})
+    response = http.getresponse()
+    answer = response.read()
     accepted = time.time()
-    job = follow_sync(http, response.json()["id"])
+    if response.status != 202:
+        raise RuntimeError(f"POST /api/jobs: HTTP {response.status} {answer[:200]!r}")
+    job = follow_sync(http, json.loads(answer)["id"])
     # `started_at` is truncated to whole milliseconds: half a millisecond makes it unbiased.
     return iso_seconds(job["started_at"]) + 0.0005 - sent, accepted - sent
 
@@ -86,14 +96,16 @@ def measure_submit(stack: Stack, plan: Plan) -> dict[str, Any]:
     store = redis.Redis.from_url(stack.redis.url)
     bare: list[float] = []
     ours: list[tuple[float, float]] = []
+    host, port = stack.api.url.removeprefix("http://").split(":")
+    http = HTTPConnection(host, int(port), timeout=30)
     try:
-        with httpx.Client(base_url=stack.api.url, timeout=30) as http:
-            for index in range(WARMUP + plan.sequential):
-                pair = bare_start(sender, store), sidecar_start(http)
-                if index >= WARMUP:
-                    bare.append(pair[0])
-                    ours.append(pair[1])
+        for index in range(WARMUP + plan.sequential):
+            pair = bare_start(sender, store), sidecar_start(http)
+            if index >= WARMUP:
+                bare.append(pair[0])
+                ours.append(pair[1])
     finally:
+        http.close()
         sender.close()
         store.close()
     base, side = spread(bare), spread([started for started, _ in ours])
