@@ -121,7 +121,9 @@ def table(results: dict[str, Any]) -> str:
     rows += submit_rows(results["submit"])
     rows += ttft_rows("1 stream", ttft["1_stream"], targeted=False)
     streams = results["config"]["streams"]
-    rows += ttft_rows(f"{streams} sent at once", ttft[f"{streams}_streams"], targeted=True)
+    # The TTFT target is read at N streams in flight (steady_rows): N sent in one instant is a
+    # stress case that Celery alone takes tens of milliseconds to take in (intake_rows).
+    rows += ttft_rows(f"{streams} sent at once", ttft[f"{streams}_streams"], targeted=False)
     rows += intake_rows(f"{streams} sent at once", ttft[f"{streams}_streams"])
     rows += steady_rows(ttft["steady"])
     rows += relay_rows(results["relay"])
