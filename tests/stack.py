@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,10 +74,7 @@ def start_worker(env: dict[str, str], name: str = "w", queues: str | None = None
         argv += ["-P", pool]
     proc, log = _spawn(name, argv, env)
     worker = Proc(name, proc, log)
-    wait_until(lambda: "ready." in worker.output() or proc.poll() is not None, 30, "worker ready")
-    if proc.poll() is not None:
-        raise RuntimeError(f"worker exited:\n{worker.output()[-3000:]}")
-    return worker
+    return _started(worker, lambda: "ready." in worker.output(), "worker ready")
 
 
 def start_api(env: dict[str, str], name: str = "api") -> Proc:
@@ -87,14 +85,23 @@ def start_api(env: dict[str, str], name: str = "api") -> Proc:
     api = Proc(name, proc, log, url=f"http://127.0.0.1:{port}")
 
     def up() -> bool:
-        if proc.poll() is not None:
-            return True
         try:
             return httpx.get(api.url + "/health", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
-    wait_until(up, 30, "api up")
-    if proc.poll() is not None:
-        raise RuntimeError(f"api exited:\n{api.output()[-3000:]}")
-    return api
+    return _started(api, up, "api up")
+
+
+def _started(started: Proc, up: Callable[[], bool], what: str, timeout: float = 30) -> Proc:
+    """`started` once `up()`; a process that exits or is not up in time is stopped (never left
+    running behind a failed start) and its output raised."""
+    try:
+        wait_until(lambda: started.proc.poll() is not None or up(), timeout, what)
+    except TimeoutError as exc:
+        started.stop(5)
+        output = started.output()[-3000:]
+        raise TimeoutError(f"{what} not met within {timeout}s:\n{output}") from exc
+    if started.proc.poll() is not None:
+        raise RuntimeError(f"{started.name} exited:\n{started.output()[-3000:]}")
+    return started

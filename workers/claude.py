@@ -21,7 +21,6 @@ from shared.upstream import error_type, is_retryable, message, retry_after
 __all__ = ["describe", "error_type", "is_retryable", "retry_after", "stream_once"]
 
 
-
 def create_client(settings: Settings, max_connections: int) -> anthropic.AsyncAnthropic:
     """One client per worker process, on the SDK's aiohttp transport (its `aiohttp` extra).
 
