@@ -1,7 +1,7 @@
 """Which Celery pool should hold a worker's streaming Claude calls? (issue 4: "threads pool or
 gevent — measure and choose")
 
-    python -m bench.pools            # about 3 minutes; figures to bench/results/pools.json
+    python -m bench.pools            # about 4 minutes; figures to bench/results/pools.json
 
 One Celery worker process at a time takes `size` streaming jobs at once, each one SDK call that
 trickles its tokens in (the simulator on loopback, as Claude does), under three shapes:
@@ -9,7 +9,9 @@ trickles its tokens in (the simulator on loopback, as Claude does), under three 
 - threads: Celery's threads pool, a blocking task per call (the SDK's sync client);
 - gevent: Celery's gevent pool, the same blocking task on green threads;
 - threads + loop: Sidecar's shape, the task thread hands the call to its process's asyncio
-  loop (the SDK's async client on aiohttp) and waits.
+  loop (uvloop; the SDK's async client on aiohttp) and waits;
+- loop, httpx: the same on the SDK's default httpx transport — the sync client's only
+  transport, which the two pools above read on.
 
 For each: the worker's CPU per streamed token, memory per stream, how long a job waited from
 send to start, the time to first token the worker added to the simulator's, and the wall time
@@ -34,7 +36,7 @@ from bench.common.meters import cpu_seconds, rss_kib
 from bench.common.output import RESULTS_DIR, log, write_results
 from bench.common.procs import bench_env, running_redis, running_simulator
 from bench.common.stats import ratio, spread
-from bench.pools.app import LOOP, QUEUE, SYNC, done_key
+from bench.pools.app import LOOP, LOOP_HTTPX, QUEUE, SYNC, done_key
 from shared.celery_app import create_celery
 from shared.settings import load_settings
 from tests.stack import Proc, start_worker
@@ -54,7 +56,7 @@ class Shape:
 
 
 SHAPES = (Shape("threads", "threads", SYNC), Shape("gevent", "gevent", SYNC),
-          Shape("threads + loop", "threads", LOOP))
+          Shape("threads + loop", "threads", LOOP), Shape("loop, httpx", "threads", LOOP_HTTPX))
 BASELINE = "threads"
 
 

@@ -5,9 +5,12 @@ when it ended.
 
     celery -A bench.pools.app worker -P threads|gevent -Q bench-pools ...
 
-`sync_stream` is a plain blocking task, as it would be written for a threads or gevent pool.
-`loop_stream` is Sidecar's shape: the task thread hands the call to the one asyncio loop its
-process runs (`workers.runtime`) and waits for it.
+`sync_stream` is a plain blocking task, as it would be written for a threads or gevent pool
+(the SDK's sync client, on httpx: its only sync transport). `loop_stream` is Sidecar's shape: the
+task thread hands the call to the one asyncio loop its process runs (`workers.runtime`) and
+waits for it, the SDK's async client reading on aiohttp as the worker's does;
+`loop_stream_httpx` is the same on the SDK's default httpx transport, to tell the loop's part
+from the transport's.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from shared.settings import get_settings
 
 SYNC = "bench.pools.sync_stream"
 LOOP = "bench.pools.loop_stream"
+LOOP_HTTPX = "bench.pools.loop_stream_httpx"
 QUEUE = "bench-pools"
 
 if "gevent.monkey" in sys.modules:
@@ -84,9 +88,9 @@ def sync_stream(token: str, n: int, max_tokens: int) -> None:
     _note(token, n, started, first, tokens)
 
 
-async def _loop_call(n: int, max_tokens: int) -> tuple[float | None, int]:
+async def _loop_call(client: str, n: int, max_tokens: int) -> tuple[float | None, int]:
     first, tokens, text = None, 0, []
-    stream = await _clients["async"].messages.create(**_request(n, max_tokens))
+    stream = await _clients[client].messages.create(**_request(n, max_tokens))
     async with stream:
         async for event in stream:
             if event.type == "content_block_delta" and event.delta.type == "text_delta":
@@ -97,17 +101,26 @@ async def _loop_call(n: int, max_tokens: int) -> tuple[float | None, int]:
     return first, tokens
 
 
-@app.task(name=LOOP, acks_late=True, reject_on_worker_lost=True)
-def loop_stream(token: str, n: int, max_tokens: int) -> None:
+def _on_loop(client: str, token: str, n: int, max_tokens: int) -> None:
     started = time.time()
-    call = asyncio.run_coroutine_threadsafe(_loop_call(n, max_tokens), _running_loop())
+    call = asyncio.run_coroutine_threadsafe(_loop_call(client, n, max_tokens), _running_loop())
     first, tokens = call.result()
     _note(token, n, started, first, tokens)
 
 
+@app.task(name=LOOP, acks_late=True, reject_on_worker_lost=True)
+def loop_stream(token: str, n: int, max_tokens: int) -> None:
+    _on_loop("aiohttp", token, n, max_tokens)
+
+
+@app.task(name=LOOP_HTTPX, acks_late=True, reject_on_worker_lost=True)
+def loop_stream_httpx(token: str, n: int, max_tokens: int) -> None:
+    _on_loop("httpx", token, n, max_tokens)
+
+
 def _running_loop() -> asyncio.AbstractEventLoop:
-    """The process's loop and its client, built on first use as `workers.runtime` builds them
-    (a thread of their own, uvloop, the SDK's aiohttp transport)."""
+    """The process's loop and its clients, built on first use as `workers.runtime` builds them
+    (a thread of their own, uvloop; the SDK's aiohttp transport, and its default)."""
     global _loop
     with _lock:
         if _loop is None:
@@ -115,9 +128,12 @@ def _running_loop() -> asyncio.AbstractEventLoop:
 
             def run() -> None:
                 asyncio.set_event_loop(loop)
-                _clients["async"] = anthropic.AsyncAnthropic(
-                    api_key=_settings.api_key() or "bench", base_url=_settings.anthropic_base_url,
-                    max_retries=0, http_client=anthropic.DefaultAioHttpClient())
+                options: dict[str, Any] = {"api_key": _settings.api_key() or "bench",
+                                           "base_url": _settings.anthropic_base_url,
+                                           "max_retries": 0}
+                _clients["aiohttp"] = anthropic.AsyncAnthropic(
+                    http_client=anthropic.DefaultAioHttpClient(), **options)
+                _clients["httpx"] = anthropic.AsyncAnthropic(**options)
                 ready.set()
                 loop.run_forever()
 
