@@ -11,9 +11,9 @@ Delivery settings, and why:
 - The broker transport is kombu's Redis transport without a new Redis client per call (see
   `shared.broker`).
 - The threads pool: a task's thread only waits while the job streams on the worker process's
-  event loop, so one process holds hundreds of streams at the CPU cost of asyncio — measured
-  (`bench.pools`) at 0.57-0.83x the CPU per token of a blocking call per thread; gevent's pool
-  was 0.91-1.07x, with smaller stacks but the standard library patched under every client.
+  event loop, where the SDK can read on its aiohttp transport: 0.61-0.75x the CPU per token of
+  a blocking call per thread, against 0.86-1.00x for gevent's pool, which also patches the
+  standard library under every client (`bench.pools`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Which Celery pool should hold a worker's streaming Claude calls? (issue 4: "threads pool or
 gevent — measure and choose")
 
-    python -m bench.pools            # about 4 minutes; figures to bench/results/pools.json
+    python -m bench.pools            # about 5 minutes; figures to bench/results/pools.json
 
 One Celery worker process at a time takes `size` streaming jobs at once, each one SDK call that
 trickles its tokens in (the simulator on loopback, as Claude does), under three shapes:
