@@ -14,6 +14,10 @@ class Recorder:
         self.refuse_after = refuse_after
         self.busy = 0
 
+    @property
+    def texts(self) -> list[str]:
+        return [text for _, text in self.chunks]
+
     async def emit(self, text: str) -> int:
         self.busy += 1
         assert self.busy == 1, "emits overlapped"
@@ -25,75 +29,60 @@ class Recorder:
         return len(self.chunks)
 
 
-def test_first_token_goes_at_once_and_a_burst_is_merged() -> None:
-    async def scenario() -> None:
-        out = Recorder()
-        coalescer = Coalescer(out.emit, window=0.05)
-        started = asyncio.get_running_loop().time()
-        coalescer.add("a")
-        await asyncio.sleep(0)  # the drain task runs: the first token is out
-        assert out.chunks and out.chunks[0][0] - started < 0.01
-        for piece in "bcd":
-            coalescer.add(piece)
-            await asyncio.sleep(0.005)
-        await asyncio.sleep(0.08)
-        assert [text for _, text in out.chunks] == ["a", "bcd"]
-        assert out.chunks[1][0] - out.chunks[0][0] >= 0.05  # held for the window
-
-    asyncio.run(scenario())
+async def test_first_token_goes_at_once_and_a_burst_is_merged() -> None:
+    out = Recorder()
+    coalescer = Coalescer(out.emit, window=0.05)
+    started = asyncio.get_running_loop().time()
+    coalescer.add("a")
+    await asyncio.sleep(0)  # the drain task runs: the first token is out
+    assert out.chunks and out.chunks[0][0] - started < 0.01
+    for piece in "bcd":
+        coalescer.add(piece)
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.08)
+    assert out.texts == ["a", "bcd"]
+    assert out.chunks[1][0] - out.chunks[0][0] >= 0.05  # held for the window
 
 
-def test_tokens_further_apart_than_the_window_go_one_by_one() -> None:
-    async def scenario() -> None:
-        out = Recorder()
-        coalescer = Coalescer(out.emit, window=0.01)
-        for piece in ("x", "y", "z"):
-            coalescer.add(piece)
-            await asyncio.sleep(0.03)
-        assert [text for _, text in out.chunks] == ["x", "y", "z"]
-
-    asyncio.run(scenario())
+async def test_tokens_further_apart_than_the_window_go_one_by_one() -> None:
+    out = Recorder()
+    coalescer = Coalescer(out.emit, window=0.01)
+    for piece in ("x", "y", "z"):
+        coalescer.add(piece)
+        await asyncio.sleep(0.03)
+    assert out.texts == ["x", "y", "z"]
 
 
-def test_flush_sends_what_is_held_without_waiting_out_the_window() -> None:
-    async def scenario() -> None:
-        out = Recorder(delay=0.002)
-        coalescer = Coalescer(out.emit, window=10.0)
-        coalescer.add("first")
-        await asyncio.sleep(0.01)
-        coalescer.add("held ")
-        coalescer.add("back")
-        await asyncio.wait_for(coalescer.flush(), 1.0)
-        assert [text for _, text in out.chunks] == ["first", "held back"]
-        await coalescer.flush()  # nothing left: returns at once
-        assert len(out.chunks) == 2
-
-    asyncio.run(scenario())
+async def test_flush_sends_what_is_held_without_waiting_out_the_window() -> None:
+    out = Recorder(delay=0.002)
+    coalescer = Coalescer(out.emit, window=10.0)
+    coalescer.add("first")
+    await asyncio.sleep(0.01)
+    coalescer.add("held ")
+    coalescer.add("back")
+    await asyncio.wait_for(coalescer.flush(), 1.0)
+    assert out.texts == ["first", "held back"]
+    await coalescer.flush()  # nothing left: returns at once
+    assert len(out.chunks) == 2
 
 
-def test_a_refusal_stops_the_stream_of_emits() -> None:
-    async def scenario() -> None:
-        out = Recorder(refuse_after=1)
-        coalescer = Coalescer(out.emit, window=0.0)
-        coalescer.add("one")
-        await asyncio.sleep(0.01)
-        coalescer.add("two")
-        await coalescer.flush()
-        assert [text for _, text in out.chunks] == ["one"]
-        assert coalescer.refused == -2
-
-    asyncio.run(scenario())
+async def test_a_refusal_stops_the_stream_of_emits() -> None:
+    out = Recorder(refuse_after=1)
+    coalescer = Coalescer(out.emit, window=0.0)
+    coalescer.add("one")
+    await asyncio.sleep(0.01)
+    coalescer.add("two")
+    await coalescer.flush()
+    assert out.texts == ["one"]
+    assert coalescer.refused == -2
 
 
-def test_text_added_while_an_emit_is_in_flight_follows_it_in_order() -> None:
-    async def scenario() -> None:
-        out = Recorder(delay=0.02)
-        coalescer = Coalescer(out.emit, window=0.0)
-        coalescer.add("1")
-        await asyncio.sleep(0.005)  # "1" is being emitted
-        coalescer.add("2")
-        coalescer.add("3")
-        await coalescer.flush()
-        assert [text for _, text in out.chunks] == ["1", "23"]
-
-    asyncio.run(scenario())
+async def test_text_added_while_an_emit_is_in_flight_follows_it_in_order() -> None:
+    out = Recorder(delay=0.02)
+    coalescer = Coalescer(out.emit, window=0.0)
+    coalescer.add("1")
+    await asyncio.sleep(0.005)  # "1" is being emitted
+    coalescer.add("2")
+    coalescer.add("3")
+    await coalescer.flush()
+    assert out.texts == ["1", "23"]
