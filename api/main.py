@@ -6,6 +6,7 @@ The API validates, records and enqueues; it never calls Claude and never imports
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,13 +28,14 @@ from shared.limiter import Limiter
 from shared.logs import configure_logging
 from shared.metrics import Tally
 from shared.redis import connect
-from shared.settings import Settings, get_settings
+from shared.settings import Settings, SettingsError, get_settings
 
 VERSION = "0.1.0"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    settings.require_auth()
     configure_logging(settings.log_level)
 
     @asynccontextmanager
@@ -91,4 +93,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+def _app_or_exit() -> FastAPI:
+    """The app uvicorn serves; a configuration it cannot run (no keys, a bad value) ends the
+    process with the message alone, not a traceback."""
+    try:
+        return create_app()
+    except SettingsError as exc:
+        sys.exit(f"sidecar api: {exc}")
+
+
+app = _app_or_exit()

@@ -25,7 +25,7 @@ def job_fields(request: JobRequest, settings: Settings, scope: str = "",
                            field=field)
     data = parse(job_type.input_model, request.input, (*prefix, "input"))
     try:
-        model = models.resolve(request.model or settings.claude_model)
+        model = models.resolve(request.model or settings.claude_model, settings.model_prices)
     except ValueError as exc:
         field = field_path((*prefix, "model"))
         raise InvalidInput(f"{field}: {exc}", field=field) from None

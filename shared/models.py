@@ -6,6 +6,7 @@ model) is a one-line change here or an override in settings (`MODEL_PRICES`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -53,16 +54,24 @@ def family(model_id: str) -> str | None:
     return next((alias for alias in ALIASES if alias in model_id), None)
 
 
-def resolve(name: str) -> str:
-    """Turn an alias or a full id into the id sent to Claude; raise ValueError on nonsense."""
+def known_ids(extras: Iterable[str] = ()) -> list[str]:
+    """Every model id Sidecar accepts: the price table's and the configured extras."""
+    return sorted({*PRICES, *extras})
+
+
+def resolve(name: str, extras: Iterable[str] = ()) -> str:
+    """Turn an alias or a known full id into the id sent to Claude; raise ValueError otherwise.
+    Only ids with a price are accepted (`extras` are those `MODEL_PRICES` adds), so nothing is
+    ever counted, limited or billed for a model Sidecar cannot price."""
     value = name.strip()
     if value.lower() in ALIASES:
         return ALIASES[value.lower()]
     if value in RETIRED:
-        raise ValueError(f"{value!r} is retired; use {RETIRED[value]!r} or a current id")
-    if not value.startswith("claude-") or len(value) > 100 or any(c.isspace() for c in value):
-        choices = ", ".join(ALIASES)
-        raise ValueError(f"unknown model {value!r}: use one of {choices} or a full 'claude-…' id")
+        raise ValueError(f"{value[:100]!r} is retired; use {RETIRED[value]!r} or a current id")
+    allowed = known_ids(extras)
+    if value not in allowed:
+        choices = ", ".join([*ALIASES, *allowed])
+        raise ValueError(f"unknown model {value[:100]!r}: use one of {choices}")
     return value
 
 

@@ -7,11 +7,22 @@ result down. Invalid values stop the process at start-up with a message naming t
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass, field
 from functools import lru_cache
+from hashlib import sha256
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared import models
@@ -23,6 +34,43 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 class SettingsError(ValueError):
     """Raised at start-up when a variable holds a value Sidecar cannot use."""
+
+
+class Budget(BaseModel):
+    """A tenant's spending limits in US dollars; None is no limit for that window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    usd_per_day: float | None = Field(None, ge=0)
+    usd_per_month: float | None = Field(None, ge=0)
+
+
+MIN_SECRET_LENGTH = 32
+# Values copied from templates and examples: a deployment that kept one is not keyed at all.
+TEMPLATE_SECRETS = ("change-me", "changeme", "replace-me", "replaceme", "your-key", "secret",
+                    "example", "xxxxxxxx", "placeholder")
+TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    tenant: str
+    secret: str = field(repr=False)
+
+
+def parse_api_key(item: str) -> ApiKey:
+    """`tenant:secret`, or a bare secret (its tenant then named by the secret's digest)."""
+    tenant, sep, secret = item.partition(":")
+    if not sep:
+        tenant, secret = "key-" + sha256(item.encode()).hexdigest()[:12], item
+    if not TENANT_NAME.match(tenant):
+        raise ValueError(f"tenant name {tenant[:64]!r} must be 1-64 letters, digits, '_', '.', '-'")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(f"the secret of tenant {tenant!r} is shorter than {MIN_SECRET_LENGTH} "
+                         "characters (make one with: openssl rand -hex 32)")
+    if any(word in secret.lower() for word in TEMPLATE_SECRETS) or len(set(secret)) < 8:
+        raise ValueError(f"the secret of tenant {tenant!r} is a template value, not a secret")
+    return ApiKey(tenant, secret)
 
 
 class Settings(BaseSettings):
@@ -45,6 +93,9 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://localhost:3000", "http://localhost:5173"]
     )
     sidecar_api_keys: CommaList = Field(default_factory=list)
+    sidecar_auth: Literal["on", "off"] = "on"
+    metrics_token: SecretStr | None = None
+    max_streams_per_tenant: int = Field(500, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_batch_body_bytes: int = Field(33_554_432, ge=1024)
 
@@ -52,6 +103,7 @@ class Settings(BaseSettings):
     redis_enabled: bool = True
     redis_url: str = "redis://localhost:6379/0"
     cache_ttl_minutes: int = Field(60, ge=0)
+    cache_scope: Literal["tenant", "global"] = "tenant"
 
     # --- Jobs ---
     job_ttl_hours: float = Field(24, gt=0)
@@ -73,6 +125,11 @@ class Settings(BaseSettings):
     count_tokens_above: int = Field(20_000, ge=0)
     client_rpm: int = Field(120, ge=0)
     client_tpm: int = Field(200_000, ge=0)
+
+    # --- Tenants' budgets and queue caps ---
+    budgets: Annotated[dict[str, Budget], NoDecode] = Field(default_factory=dict)
+    max_queued_jobs_per_tenant: int = Field(20_000, ge=1)
+    max_queued_jobs: int = Field(100_000, ge=1)
 
     # --- Batches and the nightly drought report ---
     upstream_batch_poll_seconds: float = Field(30, gt=0)
@@ -104,11 +161,17 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("claude_model")
+    @field_validator("sidecar_api_keys")
     @classmethod
-    def _known_model(cls, value: str) -> str:
-        models.resolve(value)
+    def _strong_keys(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parse_api_key(item)  # raises naming what is wrong, never the secret itself
         return value
+
+    @field_validator("sidecar_auth", mode="before")
+    @classmethod
+    def _lower_auth(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("nightly_cron")
     @classmethod
@@ -142,7 +205,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value or None
 
-    @field_validator("model_prices", "rate_limits", mode="before")
+    @field_validator("model_prices", "rate_limits", "budgets", mode="before")
     @classmethod
     def _prices_from_json(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -151,6 +214,14 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not JSON ({exc.msg})") from None
         return value
+
+    @model_validator(mode="after")
+    def _known_default_model(self) -> Settings:
+        try:
+            models.resolve(self.claude_model, self.model_prices)
+        except ValueError as exc:
+            raise ValueError(f"CLAUDE_MODEL: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _no_wildcard_with_credentials(self) -> Settings:
@@ -162,7 +233,23 @@ class Settings(BaseSettings):
     @property
     def model_id(self) -> str:
         """The default model's full id."""
-        return models.resolve(self.claude_model)
+        return models.resolve(self.claude_model, self.model_prices)
+
+    @property
+    def auth_off(self) -> bool:
+        return self.sidecar_auth == "off"
+
+    def api_keys(self) -> list[ApiKey]:
+        """The service keys, each with its tenant."""
+        return [parse_api_key(item) for item in self.sidecar_api_keys]
+
+    def require_auth(self) -> None:
+        """Fail closed: an API with no keys starts only when an operator turned auth off."""
+        if not self.sidecar_api_keys and not self.auth_off:
+            raise SettingsError(
+                "no API keys: set SIDECAR_API_KEYS=tenant:secret,... (secrets of at least "
+                f"{MIN_SECRET_LENGTH} characters), or SIDECAR_AUTH=off to run with every route "
+                "open (local development only)")
 
     def queue_deadline(self, priority: str) -> float:
         """How long a job of this priority may wait for capacity before failing rate_limited."""

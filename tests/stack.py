@@ -26,6 +26,8 @@ def service_env(redis_url: str, simulator_url: str, **extra: str) -> dict[str, s
         WORKER_METRICS_PORT="0",
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
+        # Said explicitly: these stacks test everything but auth (tests/test_auth*.py do that).
+        SIDECAR_AUTH="off",
     )
     env.update(extra)
     return env
