@@ -46,6 +46,13 @@ class PayloadTooLarge(SidecarError):
     error_type = "payload_too_large"
 
 
+class UnsupportedMediaType(SidecarError):
+    """A body not sent as JSON (`Content-Type: application/json`)."""
+
+    status_code = 415
+    error_type = "unsupported_media_type"
+
+
 class Unauthorized(SidecarError):
     status_code = 401
     error_type = "unauthorized"

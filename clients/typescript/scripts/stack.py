@@ -3,24 +3,30 @@
     python3 clients/typescript/scripts/stack.py
 
 starts a private redis-server, the Claude simulator, one worker for both queues and two APIs on
-free loopback ports — one open, one that requires an API key — prints one JSON line
+free loopback ports — one with auth off (`SIDECAR_AUTH=off`, as `sidecar up` runs it), one that
+requires a service key (`SIDECAR_API_KEYS=ts-tenant:<random secret>`) — prints one JSON line
 
-    {"url": ..., "keyed_url": ..., "api_key": ..., "redis_url": ..., "sim_url": ...}
+    {"url": ..., "keyed_url": ..., "api_key": ..., "tenant": ..., "redis_url": ..., "sim_url": ...}
 
-and stops everything on SIGTERM, SIGINT or when its standard input closes.
+(`api_key` is the secret alone, the part a client sends as `Authorization: Bearer`), and stops
+everything on SIGTERM, SIGINT or when its standard input closes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-API_KEY = "ts-integration-key"
+TENANT = "ts-tenant"
+# A fresh secret per run (the API refuses secrets under 32 characters or left at template values).
+SECRET = secrets.token_hex(24)
+API_KEY = f"{TENANT}:{SECRET}"
 
 
 def _wait_for_stop() -> None:
@@ -60,9 +66,10 @@ def main() -> int:
         started.append(start_worker(env, "ts-worker", queues="interactive,batch"))
         api = start_api(env, "ts-api")
         started.append(api)
-        keyed = start_api({**env, "SIDECAR_API_KEYS": API_KEY}, "ts-api-keyed")
+        keyed = start_api({**env, "SIDECAR_API_KEYS": API_KEY, "SIDECAR_AUTH": "on"},
+                          "ts-api-keyed")
         started.append(keyed)
-        info = {"url": api.url, "keyed_url": keyed.url, "api_key": API_KEY,
+        info = {"url": api.url, "keyed_url": keyed.url, "api_key": SECRET, "tenant": TENANT,
                 "redis_url": redis.url, "sim_url": sim.url}
         print(json.dumps(info), flush=True)
         _wait_for_stop()

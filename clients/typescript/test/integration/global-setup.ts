@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 
-export type StackInfo = { url: string; keyed_url: string; api_key: string; redis_url: string; sim_url: string };
+export type StackInfo = { url: string; keyed_url: string; api_key: string; tenant: string; redis_url: string; sim_url: string };
 
 declare module 'vitest' {
   export interface ProvidedContext {
