@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
+from api.headers import ALWAYS
 from shared.errors import InvalidInput, RateLimited, SidecarError
 from shared.validation import field_path
 
@@ -21,7 +22,8 @@ log = logging.getLogger("sidecar.api")
 
 def error_response(status: int, body: dict[str, Any],
                    headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    # With the always-on headers itself: an error from middleware never passes through theirs.
+    return JSONResponse({"error": body}, status_code=status, headers={**ALWAYS, **(headers or {})})
 
 
 def invalid_from(exc: ValidationError | RequestValidationError) -> InvalidInput:
@@ -51,5 +53,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Errors raised in middleware land here, outside the handlers above.
+        if isinstance(exc, SidecarError):
+            return await _sidecar(request, exc)
+        if isinstance(exc, HTTPException):
+            return await _http(request, exc)
         log.exception("unhandled error", extra={"path": request.url.path})
         return error_response(500, {"type": "internal_error", "message": "internal error"})

@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, openapi
 from api.draining import watch_sigterm
+from api.headers import SecurityHeaders
 from api.hub import Hub
 from api.observe import Observe
 from api.routes import batches, chat, demo, health, jobs, limits, metrics
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Location", "Retry-After", "X-Job-Id"],
         )
     app.add_middleware(Observe)
+    app.add_middleware(SecurityHeaders)
     errors.install(app)
     openapi.install(app)
     app.include_router(health.router)

@@ -135,7 +135,7 @@ def test_chat_rejects_bad_bodies(stack: Stack) -> None:
                          "history.0.role"), ({"message": "x", "max_tokens": 10**7}, "max_tokens")]:
         response = httpx.post(stack.url + "/api/chat", json=body)
         assert response.status_code == 422 and response.json()["error"]["field"] == field
-    assert httpx.post(stack.url + "/api/chat", content=b"hello").status_code == 400
+    assert httpx.post(stack.url + "/api/chat", content=b"hello").status_code == 415
 
 
 def test_metrics_parse_and_move(stack: Stack) -> None:

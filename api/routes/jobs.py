@@ -56,12 +56,17 @@ async def get_job(job_id: str, store: StoreDep, client: ClientKeyDep) -> dict[st
     return await load(store, job_id)
 
 
+MAX_EVENT_ID = 2**53 - 1  # far past any job's events, and well inside Redis's 64-bit indexes
+
+
 def _position(header: str | None, query: str | None) -> int:
     raw = header if header is not None else query
     if raw is None or raw == "":
         return 0
-    if not raw.isdigit():
-        raise InvalidInput("Last-Event-ID must be a non-negative integer", field="Last-Event-ID")
+    # ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 16 and int(raw) <= MAX_EVENT_ID):
+        raise InvalidInput(f"Last-Event-ID must be an integer from 0 to {MAX_EVENT_ID}",
+                           field="Last-Event-ID")
     return int(raw)
 
 
