@@ -1,10 +1,12 @@
-"""Reading the deployment files (docker-compose.yml, the Dockerfiles, DEPLOYMENT.md) for the
-`test_deploy_*` modules, which are skipped where PyYAML is not installed."""
+"""Reading the deployment files (docker-compose.yml, the Dockerfiles, the lock files,
+DEPLOYMENT.md) for the `test_deploy_*` modules, which are skipped where PyYAML is not
+installed."""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +72,28 @@ def anchors(markdown: str) -> set[str]:
             title = line.lstrip("#").strip().lower()
             found.add(re.sub(r"\s", "-", re.sub(r"[^\w\- ]", "", title)))
     return found
+
+
+@dataclass(frozen=True)
+class Locked:
+    """One requirement of a lock file: `name==version ; marker --hash=sha256:...`."""
+
+    spec: str
+    hashes: tuple[str, ...]
+    options: tuple[str, ...]
+
+
+def lock_entries(name: str) -> list[Locked]:
+    """The requirements of a pip requirements file, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", (ROOT / name).read_text())
+    entries = []
+    for line in text.splitlines():
+        line = line.partition(" #")[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        words = line.split()
+        options = tuple(w for w in words if w.startswith("-") and not w.startswith("--hash="))
+        hashes = tuple(w.removeprefix("--hash=") for w in words if w.startswith("--hash="))
+        spec = " ".join(w for w in words if not w.startswith("-"))
+        entries.append(Locked(spec, hashes, options))
+    return entries

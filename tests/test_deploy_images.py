@@ -1,13 +1,17 @@
 """The images and the Compose file, read without Docker: the Dockerfiles are multi-stage, end as
-a non-root user and run the Compose command; Compose hardens every service; .dockerignore keeps
+a non-root user and run the Compose command; they install exactly the hashed lock files, which
+pin every dependency pyproject.toml names; Compose hardens every service; .dockerignore keeps
 what the images copy and drops secrets."""
 
 from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.deploy_fixtures import (
     ROOT,
@@ -16,8 +20,13 @@ from tests.deploy_fixtures import (
     dockerfile_healthcheck,
     dockerfile_stages,
     final,
+    lock_entries,
     service,
 )
+
+DOCKERFILES = ("Dockerfile.api", "Dockerfile.worker")
+LOCKS = {"requirements.lock": ("project", "dependencies"),
+         "requirements-build.lock": ("build-system", "requires")}
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +47,68 @@ def test_dockerfile_is_multistage_non_root_and_runs_the_compose_command(
     svc = service(name)
     assert svc["build"]["dockerfile"] == dockerfile
     assert svc.get("command", dockerfile_cmd(dockerfile)) == dockerfile_cmd(dockerfile)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_dockerfile_installs_only_the_hashed_lock_and_the_package_without_deps(
+        dockerfile: str) -> None:
+    builder = dockerfile_stages(dockerfile)[0]
+    copied = " ".join(rest for key, rest in builder if key == "COPY")
+    assert "requirements.lock" in copied and "requirements-build.lock" in copied
+    installs = [command.strip() for key, rest in builder if key == "RUN"
+                for command in rest.split("&&") if re.search(r"\bpip (install|wheel)\b", command)]
+    from_lock = [c for c in installs if "-r requirements.lock" in c]
+    assert from_lock and all("--require-hashes" in c and "--no-deps" in c for c in from_lock)
+    for command in installs:
+        # Every pip command either checks hashes or installs nothing but what it is given.
+        assert "--no-deps" in command, f"{dockerfile}: {command!r} may resolve dependencies"
+        if "-r " in command:
+            assert "--require-hashes" in command, f"{dockerfile}: {command!r} skips hashes"
+        if " wheel " in f" {command} ":
+            assert "--no-build-isolation" in command, (
+                f"{dockerfile}: {command!r} would fetch an unpinned build backend")
+    assert any(c.endswith(".whl") or c.endswith(" .") for c in installs if "-r " not in c), (
+        f"{dockerfile}: the package itself is not installed")
+    text = (ROOT / dockerfile).read_text()
+    assert "pyproject.toml', 'rb'" not in text, "dependencies must come from the lock"
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_lock_pins_every_package_to_one_version_with_hashes(lock: str) -> None:
+    entries = lock_entries(lock)
+    assert len(entries) >= 3
+    names = []
+    for entry in entries:
+        assert not entry.options, f"{lock}: options {entry.options} (no indexes, no includes)"
+        requirement = Requirement(entry.spec)
+        assert not requirement.url, f"{lock}: {entry.spec} comes from a URL"
+        (pin,) = requirement.specifier
+        assert pin.operator == "==" and "*" not in pin.version, f"{lock}: {entry.spec} not pinned"
+        assert entry.hashes, f"{lock}: {requirement.name} has no hash"
+        for digest in entry.hashes:
+            assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), f"{lock}: {digest}"
+        names.append(canonicalize_name(requirement.name))
+    assert len(names) == len(set(names)), f"{lock}: a package is pinned twice"
+
+
+@pytest.mark.parametrize(("lock", "table"), LOCKS.items())
+def test_lock_pins_a_version_of_every_dependency_pyproject_names(
+        lock: str, table: tuple[str, str]) -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wanted = pyproject[table[0]][table[1]]
+    pinned = {}
+    for entry in lock_entries(lock):
+        requirement = Requirement(entry.spec)
+        pinned[canonicalize_name(requirement.name)] = next(iter(requirement.specifier)).version
+    for line in wanted:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{lock} has no {name}: run bash scripts/lock.sh"
+        assert requirement.specifier.contains(pinned[name], prereleases=True), (
+            f"{lock} pins {name}=={pinned[name]}, outside {requirement.specifier}: "
+            "run bash scripts/lock.sh")
+    if table == ("project", "dependencies"):
+        assert "pyjwt" in pinned
 
 
 def test_compose_services_share_the_images_and_harden_them() -> None:
@@ -93,7 +164,7 @@ def ignored(path: str, patterns: list[tuple[bool, re.Pattern[str]]]) -> bool:
 
 def test_dockerignore_keeps_what_the_images_copy_and_drops_secrets() -> None:
     patterns = dockerignore_patterns()
-    for dockerfile in ("Dockerfile.api", "Dockerfile.worker"):
+    for dockerfile in DOCKERFILES:
         for stage in dockerfile_stages(dockerfile):
             for key, rest in stage:
                 if key != "COPY" or rest.startswith("--from"):
