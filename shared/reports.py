@@ -8,6 +8,7 @@ import io
 import json
 from typing import Any
 
+from shared.escaping import csv_cell, markdown_text
 from shared.jobstore import Record
 
 RISK_ORDER = ("extreme", "severe", "high", "moderate", "low", "none")
@@ -45,34 +46,39 @@ def ranked(records: list[Record]) -> list[dict[str, Any]]:
 
 
 def markdown(name: str, rows: list[dict[str, Any]]) -> str:
+    """The report as Markdown; every text that came from a user or a model is escaped (`md`),
+    so a region named `<script>` or `| x |` shows as itself."""
+    md = markdown_text
     analysed = [r for r in rows if "error" not in r]
     failed = [r for r in rows if "error" in r]
-    lines = [f"# Drought report: {name}", "",
+    lines = [f"# Drought report: {md(name)}", "",
              f"{len(analysed)} regions analysed, {len(failed)} failed.", "",
              "| Region | Risk | Confidence | Key factors |", "|---|---|---|---|"]
     for row in analysed:
         confidence = f"{row['confidence']:.2f}" if row.get("confidence") is not None else "-"
-        factors = "; ".join(row["key_factors"]).replace("|", "/")
-        lines.append(f"| {row['region']} | {row['risk_level'] or '-'} | {confidence} | "
+        factors = "; ".join(md(f) for f in row["key_factors"])
+        lines.append(f"| {md(row['region'])} | {md(row['risk_level'] or '-')} | {confidence} | "
                      f"{factors} |")
     for row in analysed:
-        lines += ["", f"## {row['region']}", "", row["summary"], ""]
-        lines += [f"- **{r['urgency']}** ({r['audience']}): {r['action']}"
+        lines += ["", f"## {md(row['region'])}", "", md(row["summary"]), ""]
+        lines += [f"- **{md(r['urgency'])}** ({md(r['audience'])}): {md(r['action'])}"
                   for r in row["recommendations"]]
     if failed:
         lines += ["", "## Failures", ""]
-        lines += [f"- {row['region']}: {row['error']}" for row in failed]
+        lines += [f"- {md(row['region'])}: {md(row['error'])}" for row in failed]
     return "\n".join(lines) + "\n"
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
+    """The report as CSV; no cell can run as a spreadsheet formula (see `csv_cell`)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["region", "risk_level", "confidence", "summary", "key_factors",
                      "recommendations", "error"])
     for row in rows:
         recs = "; ".join(f"[{r['urgency']}] {r['action']}" for r in row.get("recommendations", []))
-        writer.writerow([row["region"], row.get("risk_level") or "", row.get("confidence") or "",
-                         row.get("summary", ""), "; ".join(row.get("key_factors", [])), recs,
-                         row.get("error", "")])
+        cells = [row["region"], row.get("risk_level"), row.get("confidence"),
+                 row.get("summary", ""), "; ".join(row.get("key_factors", [])), recs,
+                 row.get("error", "")]
+        writer.writerow([csv_cell(cell) for cell in cells])
     return out.getvalue()
