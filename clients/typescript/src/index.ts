@@ -1,5 +1,16 @@
 export { SidecarClient } from './client.js';
-export type { DroughtOptions, DroughtResult, FetchLike, RunCallbacks, SidecarClientOptions } from './client.js';
+export type {
+  DroughtOptions,
+  DroughtResult,
+  FetchLike,
+  MintTokenRequest,
+  MintedToken,
+  RunCallbacks,
+  SidecarClientOptions,
+} from './client.js';
+export { jwtExpiry } from './auth.js';
+export type { GetToken, TokenInfo } from './auth.js';
+export type { EventSourceConstructor, EventSourceLike } from './eventsource.js';
 export {
   JobFailedError,
   NotFoundError,

@@ -1,6 +1,6 @@
 /** Following a job's event stream: parsing, de-duplication, and reconnection with Last-Event-ID. */
 import { RateLimitError, SidecarError, isAbortError } from './errors.js';
-import { readSse } from './sse.js';
+import type { SseMessage } from './sse.js';
 import type { JobEvent, JobEventType } from './types.js';
 
 export type StreamOptions = {
@@ -19,8 +19,10 @@ export type ReconnectOptions = {
   maxDelayMs?: number;
 };
 
-/** What streamJob needs from the client: an authenticated GET that throws typed errors. */
-export type OpenStream = (path: string, headers: Record<string, string>, signal: AbortSignal) => Promise<Response>;
+/** What streamJob needs from the client: one authenticated connection to the event stream at
+ * `path`, resuming after `lastEventId` (0: from the start), as its messages; a refusal throws
+ * a typed error. Called again for every reconnection, so each gets a fresh token. */
+export type OpenStream = (path: string, lastEventId: number, signal: AbortSignal) => Promise<AsyncIterable<SseMessage>>;
 
 const TYPES: ReadonlySet<string> = new Set<JobEventType>(['status', 'token', 'reset', 'done']);
 
@@ -60,7 +62,7 @@ export async function* followEvents(
   open: OpenStream,
   jobId: string,
   options: StreamOptions & ReconnectOptions = {},
-  first?: Response,
+  first?: AsyncIterable<SseMessage>,
 ): AsyncGenerator<JobEvent, void, undefined> {
   const { signal, maxRetries = 8, initialDelayMs = 250, maxDelayMs = 5000 } = options;
   const local = new AbortController();
@@ -75,12 +77,9 @@ export async function* followEvents(
     for (;;) {
       let delay: number | undefined;
       try {
-        const response =
-          pending ??
-          (await open(path, last > 0 ? { 'Last-Event-ID': String(last) } : {}, local.signal));
+        const messages = pending ?? (await open(path, last, local.signal));
         pending = undefined;
-        if (!response.body) throw new SidecarError(0, 'network_error', 'event stream has no body');
-        for await (const message of readSse(response.body)) {
+        for await (const message of messages) {
           if (message.event === 'reconnect') {
             delay = reconnectDelay(message.data, message.retry);
             break;

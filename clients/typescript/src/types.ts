@@ -185,3 +185,20 @@ export type ReportRow =
       | { risk_level: null; confidence: null; summary: string; key_factors: []; recommendations: [] }
     ))
   | { region: string; error: string; status: JobStatus };
+
+/** The body of `POST /api/tokens` (service key only). */
+export type TokenRequest = {
+  subject: string;
+  /** default 900, at most 3600 */
+  ttl_seconds?: number;
+  budget_usd_per_day?: number;
+};
+
+/** The answer of `POST /api/tokens` (201): a signed token (a JWT) for one subject. */
+export type TokenResponse = {
+  token: string;
+  /** ISO 8601 UTC */
+  expires_at: string;
+  tenant: string;
+  subject: string;
+};

@@ -79,6 +79,57 @@ describe('useJobStream', () => {
   });
 });
 
+describe('getToken through the hooks', () => {
+  it('a hook given client options builds one client whose token lasts across renders', async () => {
+    const { fetch, calls } = mockFetch(
+      () => accepted('c1'),
+      (c) => sse([frame(1, 'token', { text: 'Hi' }), frame(2, 'done', job({ id: 'c1', result: { text: 'Hi' } }))], 'close', c.signal),
+      () => accepted('c2'),
+      (c) => sse([frame(1, 'done', job({ id: 'c2', result: { text: 'Again' } }))], 'close', c.signal),
+    );
+    const getToken = vi.fn(() => Promise.resolve({ token: 'browser-token', expiresAt: Date.now() + 900_000 }));
+    // a new options object on every render, with the same getToken
+    const { result, rerender } = renderHook(() => useSidecarChat({ client: { baseUrl: '', fetch, getToken } }));
+    await act(() => result.current.send('Hello'));
+    rerender();
+    await act(() => result.current.send('Again'));
+    expect(calls.map((c) => c.headers.authorization)).toEqual(Array(4).fill('Bearer browser-token'));
+    expect(getToken).toHaveBeenCalledTimes(1);
+  });
+
+  it('SidecarProvider takes options with getToken; a new getToken (another user) builds a new client', async () => {
+    const { fetch, calls } = mockFetch(
+      (c) => sse([frame(1, 'done', job({ id: 'j1' }))], 'close', c.signal),
+      (c) => sse([frame(1, 'done', job({ id: 'j2' }))], 'close', c.signal),
+    );
+    let getToken = vi.fn(() => 'alice-token');
+    let jobId = 'j1';
+    const { result, rerender } = renderHook(() => useJobStream(jobId), {
+      wrapper: ({ children }) => <SidecarProvider client={{ fetch, getToken }}>{children}</SidecarProvider>,
+    });
+    await waitFor(() => expect(result.current.status).toBe('succeeded'));
+    getToken = vi.fn(() => 'bob-token');
+    jobId = 'j2';
+    rerender();
+    await waitFor(() => expect(result.current.job?.id).toBe('j2'));
+    expect(calls.map((c) => [c.url, c.headers.authorization])).toEqual([
+      ['/api/jobs/j1/events', 'Bearer alice-token'],
+      ['/api/jobs/j2/events', 'Bearer bob-token'],
+    ]);
+  });
+
+  it('DroughtAnalyzer takes client options too', async () => {
+    const { fetch, calls } = mockFetch(
+      () => accepted('d1', 'drought_analysis'),
+      (c) => sse([frame(1, 'done', analysisJob('d1'))], 'close', c.signal),
+    );
+    render(<DroughtAnalyzer client={{ fetch, getToken: () => 'analyst-token' }} initialRegion="X" initialIndicators={{ spi_3m: -1 }} />);
+    fireEvent.click(screen.getByRole('button', { name: 'Analyse' }));
+    await screen.findByTestId('risk-card');
+    expect(calls.map((c) => c.headers.authorization)).toEqual(['Bearer analyst-token', 'Bearer analyst-token']);
+  });
+});
+
 describe('DroughtAnalyzer', () => {
   it('streams the summary, then shows the risk card', async () => {
     let stream!: ReturnType<typeof controlledSse>;

@@ -1,6 +1,6 @@
 // @vitest-environment jsdom
 import { flushPromises, mount } from '@vue/test-utils';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { effectScope, nextTick } from 'vue';
 import { DroughtPanel } from '../examples/vue';
 import { SidecarClient } from '../src/index';
@@ -84,5 +84,27 @@ describe('useSidecarAPI', () => {
     expect(calls[0]?.signal?.aborted).toBe(true);
     expect(calls[2]?.signal?.aborted).toBe(true);
     expect(calls[3]).toMatchObject({ method: 'DELETE', url: '/api/jobs/c9' });
+  });
+
+  it('takes client options: a getToken given to the composable reaches every request', async () => {
+    const { fetch, calls } = mockFetch(
+      () => accepted('c1'),
+      (c) => sse([frame(1, 'token', { text: 'Kia ora' }), frame(2, 'done', job({ id: 'c1', result: { text: 'Kia ora' } }))], 'close', c.signal),
+      (c) => sse([frame(1, 'done', job({ id: 'j7' }))], 'close', c.signal),
+    );
+    const getToken = vi.fn(() => Promise.resolve('vue-token'));
+    const scope = effectScope();
+    const api = scope.run(() => useSidecarAPI({ baseUrl: 'http://sidecar.test', fetch, getToken }))!;
+    expect(api.client).toBeInstanceOf(SidecarClient);
+    await api.send('hello');
+    await api.followJob('j7');
+    expect(api.job.value?.id).toBe('j7');
+    expect(calls.map((c) => [c.url, c.headers.authorization])).toEqual([
+      ['http://sidecar.test/api/jobs', 'Bearer vue-token'],
+      ['http://sidecar.test/api/jobs/c1/events', 'Bearer vue-token'],
+      ['http://sidecar.test/api/jobs/j7/events', 'Bearer vue-token'],
+    ]);
+    expect(getToken).toHaveBeenCalledTimes(1);
+    scope.stop();
   });
 });

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
-import type { SidecarClient } from '../client.js';
 import { ValidationError } from '../errors.js';
 import type { Audience, DroughtAnalysis, DroughtIndicators } from '../types.js';
+import type { ClientSource } from './context.js';
 import { useDroughtAnalysis } from './hooks.js';
 import { RiskCard } from './RiskCard.js';
 
@@ -18,7 +18,7 @@ export const INDICATORS = [
 ] as const;
 
 export type DroughtAnalyzerProps = {
-  client?: SidecarClient;
+  client?: ClientSource;
   initialRegion?: string;
   initialIndicators?: DroughtIndicators;
   initialAudience?: Audience;

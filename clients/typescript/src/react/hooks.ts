@@ -5,7 +5,7 @@ import { ChatSession, type ChatSessionOptions, type ChatState } from '../session
 import type { ClientStore } from '../store.js';
 import type { DroughtInput, JobOptions } from '../types.js';
 import { JobWatch, type JobWatchState } from '../watch.js';
-import { useSidecarClient } from './context.js';
+import { useSidecarClient, type ClientSource } from './context.js';
 
 /** One store per component, kept across renders; its client follows the latest one given. */
 function useClientStore<T extends { setClient: ClientStore<object>['setClient'] }>(client: SidecarClient, create: (client: SidecarClient) => T): T {
@@ -14,7 +14,8 @@ function useClientStore<T extends { setClient: ClientStore<object>['setClient'] 
   return store;
 }
 
-export type UseSidecarChatOptions = ChatSessionOptions & { client?: SidecarClient };
+/** `client`: a client, or options to build one (`{ baseUrl, getToken }`; see `SidecarProvider`). */
+export type UseSidecarChatOptions = ChatSessionOptions & { client?: ClientSource };
 
 export type UseSidecarChat = ChatState & {
   /** Sends a message with the conversation so far as history; resolves when the answer ends. */
@@ -47,7 +48,7 @@ export function useSidecarChat(options: UseSidecarChatOptions = {}): UseSidecarC
 }
 
 /** Follows a job's events (`null`/`undefined`: nothing); switching ids follows the new job. */
-export function useJobStream(jobId: string | null | undefined, options: { client?: SidecarClient } = {}): JobWatchState {
+export function useJobStream(jobId: string | null | undefined, options: { client?: ClientSource } = {}): JobWatchState {
   const client = useSidecarClient(options.client);
   const watch = useClientStore(client, (c) => new JobWatch(c));
   useEffect(() => {
@@ -64,7 +65,7 @@ export type UseDroughtAnalysis = AnalysisState & {
 };
 
 /** One drought analysis at a time: `summary` streams, then `analysis` arrives. */
-export function useDroughtAnalysis(options: { client?: SidecarClient } = {}): UseDroughtAnalysis {
+export function useDroughtAnalysis(options: { client?: ClientSource } = {}): UseDroughtAnalysis {
   const client = useSidecarClient(options.client);
   const session = useClientStore(client, (c) => new AnalysisSession(c));
   useEffect(() => () => session.stop(), [session]);

@@ -1,6 +1,6 @@
 import { computed, getCurrentScope, onScopeDispose, shallowRef, type ComputedRef, type ShallowRef } from 'vue';
 import { AnalysisSession } from '../analysis.js';
-import type { DroughtResult, SidecarClient } from '../client.js';
+import { SidecarClient, type DroughtResult, type SidecarClientOptions } from '../client.js';
 import { ChatSession, type ChatMessage, type ChatSessionOptions } from '../session.js';
 import type { Store } from '../store.js';
 import type { DroughtAnalysis, DroughtInput, Job, JobEvent, JobOptions, JobStatus } from '../types.js';
@@ -53,8 +53,11 @@ function bind<S extends object>(store: Store<S>, cleanups: (() => void)[]): Shal
 /**
  * Sidecar as Vue refs: chat, drought analysis and job streams. Call it in `setup()` (or any
  * effect scope): streams are stopped and their jobs cancelled when the scope is disposed.
+ * `source` is a client, or the options to build one — e.g. `{ baseUrl, getToken }`, the
+ * token then being cached and renewed for every request of this component.
  */
-export function useSidecarAPI(client: SidecarClient, chatOptions: ChatSessionOptions = {}): SidecarAPI {
+export function useSidecarAPI(source: SidecarClient | SidecarClientOptions, chatOptions: ChatSessionOptions = {}): SidecarAPI {
+  const client = SidecarClient.from(source);
   const chat = new ChatSession(client, chatOptions);
   const drought = new AnalysisSession(client);
   const watch = new JobWatch(client);
