@@ -1,16 +1,16 @@
 """What routes receive by injection: settings, Redis, the job store, the pub/sub hub, the
-Celery app used to enqueue, and the calling client's identity."""
+Celery app used to enqueue, and the caller (`Principal`)."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from redis.asyncio import Redis
 
+from api.auth import Keyring, Principal
 from api.hub import Hub
 from api.submission import Backend
 from shared.errors import Unauthorized
@@ -32,18 +32,33 @@ def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
 get_settings = _state("settings")
 
 
-async def client_key(request: Request) -> str:
-    """The caller's API key when keys are on ('' when they are off); 401 otherwise."""
-    settings: Settings = request.app.state.settings  # not a sub-dependency: every route pays it
-    if not settings.sidecar_api_keys:
-        return ""
+def _bearer(request: Request) -> str:
     auth = request.headers.get("authorization", "")
-    given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-    given = given or request.headers.get("x-api-key", "")
-    for key in settings.sidecar_api_keys:
-        if given and hmac.compare_digest(given.encode(), key.encode()):
-            return key
-    raise Unauthorized("missing or unknown API key: send 'Authorization: Bearer <key>'")
+    given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    return given or request.headers.get("x-api-key", "").strip()
+
+
+async def principal(request: Request) -> Principal:
+    """The caller (a service key or a browser token); 401 when neither is valid."""
+    keyring: Keyring = request.app.state.keyring  # not a sub-dependency: every route pays it
+    return keyring.authenticate(_bearer(request))
+
+
+async def stream_principal(
+    request: Request,
+    access_token: Annotated[str | None, Query(description="a browser token, for EventSource "
+                                              "(which cannot send headers)")] = None,
+) -> Principal:
+    """As `principal`, also taking a browser token from `?access_token=` — never a service
+    key, which must not travel in URLs that proxies and browsers keep."""
+    keyring: Keyring = request.app.state.keyring
+    given = _bearer(request)
+    if given or not access_token:
+        return keyring.authenticate(given)
+    if keyring.tenant_of(access_token) is not None:
+        raise Unauthorized("a service key may not be sent in the URL: use the "
+                           "Authorization header")
+    return keyring.verify(access_token)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -53,4 +68,5 @@ LimiterDep = Annotated[Limiter, Depends(_state("limiter"))]
 HubDep = Annotated[Hub, Depends(_state("hub"))]
 BackendDep = Annotated[Backend, Depends(_state("backend"))]
 DrainingDep = Annotated[asyncio.Event, Depends(_state("draining"))]
-ClientKeyDep = Annotated[str, Depends(client_key)]
+PrincipalDep = Annotated[Principal, Depends(principal)]
+StreamPrincipalDep = Annotated[Principal, Depends(stream_principal)]

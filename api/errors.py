@@ -5,6 +5,7 @@ unexpected (as a 500 that leaks no internals)."""
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from api.headers import ALWAYS
-from shared.errors import InvalidInput, RateLimited, SidecarError
+from shared.errors import InvalidInput, SidecarError
 from shared.validation import field_path
 
 log = logging.getLogger("sidecar.api")
@@ -35,9 +36,13 @@ def invalid_from(exc: ValidationError | RequestValidationError) -> InvalidInput:
 def install(app: FastAPI) -> None:
     @app.exception_handler(SidecarError)
     async def _sidecar(request: Request, exc: SidecarError) -> JSONResponse:
+        if exc.status_code >= 500 and exc.__cause__ is not None:  # what callers are not told
+            log.warning("request failed", exc_info=exc.__cause__,
+                        extra={"path": request.url.path, "error_type": exc.error_type})
         headers = None
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
         return error_response(exc.status_code, exc.to_dict(), headers)
 
     @app.exception_handler(RequestValidationError)

@@ -79,9 +79,11 @@ class Hub:
             for box in boxes:
                 box.wake()
 
-    async def subscribe(self, job_id: str) -> Mailbox:
+    async def subscribe(self, job_id: str, mailbox: Mailbox | None = None) -> Mailbox:
+        """A mailbox receiving the job's frames (`mailbox`, to have one client follow two
+        jobs' channels)."""
         channel = keys.channel(job_id).encode()
-        mailbox = Mailbox()
+        mailbox = mailbox or Mailbox()
         self.mailboxes.setdefault(channel, set()).add(mailbox)
         if channel not in self.confirmed:
             self.confirmed[channel] = asyncio.Event()

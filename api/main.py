@@ -15,11 +15,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, openapi
+from api.auth import Keyring
 from api.draining import watch_sigterm
 from api.headers import SecurityHeaders
 from api.hub import Hub
 from api.observe import Observe
-from api.routes import batches, chat, demo, health, jobs, limits, metrics
+from api.routes import batches, chat, demo, health, jobs, limits, metrics, tokens, usage
+from api.streams import StreamSlots
 from api.submission import Backend
 from shared.cache import ResponseCache
 from shared.celery_app import create_celery
@@ -68,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Sidecar", version=VERSION, lifespan=lifespan,
                   description="Claude behind a job queue for the CKCIAS Community Resilience App.")
     app.state.settings = settings
+    app.state.keyring = Keyring(settings)
+    app.state.streams = StreamSlots(settings.max_streams_per_tenant)
     app.state.started = time.time()
     app.state.readiness = {"redis": "unknown", "workers": 0}
     app.state.draining = asyncio.Event()
@@ -89,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(chat.router)
     app.include_router(batches.router)
+    app.include_router(tokens.router)
+    app.include_router(usage.router)
     app.include_router(limits.router)
     app.include_router(metrics.router)
     app.include_router(demo.router)

@@ -9,12 +9,14 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, StrictStr
 from redis.asyncio import Redis
 
 from shared import keys
+from shared.budgets import worst_case_usd
 from shared.jobspec import hints, job_fields
 from shared.jobstore import JobStore, as_str, new_job_id, parse_time, utcnow
 from shared.schemas import JobRequest, Strict
@@ -33,14 +35,30 @@ class BatchRequest(Strict):
     mode: Mode = "queue"
 
 
-def plan(request: BatchRequest, settings: Settings, batch_id: str) -> list[dict[str, str]]:
-    """Every job of the batch validated and laid out; an error names `jobs.<i>.<field>`."""
+@dataclass(frozen=True)
+class Owner:
+    """Who a batch belongs to, and the budget windows its jobs are charged in."""
+
+    tenant: str = ""
+    subject: str = ""
+    spend_keys: tuple[str, ...] = ()
+
+
+def plan(request: BatchRequest, settings: Settings, batch_id: str,
+         owner: Owner = Owner()) -> list[dict[str, str]]:
+    """Every job of the batch validated and laid out, at batch priority whatever its body
+    says, each with its worst-case cost noted for its budget windows; an error names
+    `jobs.<i>.<field>`."""
     records = []
+    discounted = request.mode == "anthropic_batch"
     for index, body in enumerate(request.jobs):
-        job = parse(JobRequest, {"priority": "batch", "cache": False, **body}, ("jobs", index))
-        fields = job_fields(job, settings, job_id=new_job_id(f"{batch_id}:{index}", "batch"),
+        job = parse(JobRequest, {"cache": False, **body, "priority": "batch"}, ("jobs", index))
+        fields = job_fields(job, settings, owner.tenant, owner.subject,
+                            job_id=new_job_id(f"{batch_id}:{index}", "batch"),
                             prefix=("jobs", index))
-        fields.update(batch_id=batch_id, cache_key="", mode=request.mode)
+        fields.update(batch_id=batch_id, cache_key="", mode=request.mode,
+                      budget_keys=" ".join(owner.spend_keys),
+                      budget_reserved=repr(worst_case_usd(fields, settings, discounted)))
         records.append(fields)
     return records
 
@@ -50,8 +68,8 @@ class BatchStore:
         self.redis = redis
         self.jobs = jobs
 
-    async def create(self, batch_id: str, request: BatchRequest,
-                     records: list[dict[str, str]], messages: list[str] | None = None) -> bool:
+    async def create(self, batch_id: str, request: BatchRequest, records: list[dict[str, str]],
+                     messages: list[str] | None = None, owner: Owner = Owner()) -> bool:
         """Store the batch and its jobs (each queued with its Celery message, if given, in the
         same step); False (and nothing written) if the id exists."""
         if not await self.redis.hsetnx(keys.batch(batch_id), "id", batch_id):
@@ -60,7 +78,8 @@ class BatchStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(keys.batch(batch_id), mapping={
                 "name": request.name or batch_id, "mode": request.mode,
-                "total": len(records), "created_at": utcnow()})
+                "total": len(records), "created_at": utcnow(),
+                "tenant": owner.tenant, "subject": owner.subject})
             pipe.rpush(keys.batch_jobs(batch_id), *[r["id"] for r in records])
             for key in (keys.batch(batch_id), keys.batch_jobs(batch_id)):
                 pipe.expire(key, self.jobs.ttl)
@@ -127,15 +146,16 @@ def _eta(info: dict[str, str], finished: int, total: int) -> float | None:
 
 
 async def start(store: BatchStore, settings: Settings, request: BatchRequest, batch_id: str,
-                upstream_submit: Callable[[str], None]) -> bool:
+                upstream_submit: Callable[[str], None], owner: Owner = Owner(),
+                records: list[dict[str, str]] | None = None) -> bool:
     """Create the batch and set it going: its jobs recorded and queued together on the batch
     queue (as one job is: a job is never recorded without being queued), or one Anthropic
     Message Batch submitted by a worker. False when the id already existed."""
-    records = plan(request, settings, batch_id)
+    records = records if records is not None else plan(request, settings, batch_id, owner)
     if request.mode == "queue":
         messages = [run_job_message(r["id"], r["priority"], hints(r, settings)) for r in records]
-        return await store.create(batch_id, request, records, messages)
-    if not await store.create(batch_id, request, records):
+        return await store.create(batch_id, request, records, messages, owner)
+    if not await store.create(batch_id, request, records, owner=owner):
         return False
     await store.redis.sadd(keys.upstream_batches(), batch_id)
     await asyncio.to_thread(upstream_submit, batch_id)

@@ -58,6 +58,13 @@ class Unauthorized(SidecarError):
     error_type = "unauthorized"
 
 
+class Forbidden(SidecarError):
+    """A caller who is known but may not do this (a browser token minting tokens)."""
+
+    status_code = 403
+    error_type = "forbidden"
+
+
 class JobNotFound(SidecarError):
     status_code = 404
     error_type = "not_found"
@@ -74,9 +81,25 @@ class RateLimited(SidecarError):
         self.retry_after = retry_after
 
 
+class BudgetExceeded(RateLimited):
+    """The job's worst-case cost does not fit what is left of a budget until its window rolls."""
+
+    error_type = "budget_exceeded"
+
+
+class QueueFull(RateLimited):
+    """The tenant has as many jobs queued as it may."""
+
+    error_type = "queue_full"
+
+
 class ServiceUnavailable(SidecarError):
     status_code = 503
     error_type = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UpstreamError(SidecarError):

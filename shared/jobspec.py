@@ -13,10 +13,11 @@ from shared.taskwire import Hints
 from shared.validation import field_path, parse
 
 
-def job_fields(request: JobRequest, settings: Settings, scope: str = "",
+def job_fields(request: JobRequest, settings: Settings, tenant: str = "", subject: str = "",
                job_id: str | None = None, prefix: tuple[str | int, ...] = ()) -> dict[str, str]:
-    """Validate the request against its job type and model, and lay it out as a record.
-    `prefix` locates the request in a larger body (a batch) for error messages."""
+    """Validate the request against its job type and model, and lay it out as a record owned
+    by `tenant` (and `subject`, for a browser token's job). `prefix` locates the request in a
+    larger body (a batch) for error messages."""
     job_type = jobtypes.get(request.type)
     if job_type is None:
         known = ", ".join(jobtypes.names())
@@ -37,8 +38,12 @@ def job_fields(request: JobRequest, settings: Settings, scope: str = "",
                            field=field)
     claude_request = {**job_type.build_request(data), "model": model, "max_tokens": max_tokens,
                       "temperature": request.temperature}
+    # Scoped per tenant by default: one tenant's answers never reach another's callers.
+    cache_scope = {"tenant": tenant} if settings.cache_scope == "tenant" else {}
     return {
-        "id": job_id or new_job_id(request.idempotency_key, scope),
+        "id": job_id or new_job_id(request.idempotency_key, f"{tenant}\x00{subject}"),
+        "tenant": tenant,
+        "subject": subject,
         "type": request.type,
         "status": "queued",
         "model": model,
@@ -46,7 +51,7 @@ def job_fields(request: JobRequest, settings: Settings, scope: str = "",
         "input": data.model_dump_json(),
         "max_tokens": str(max_tokens),
         "temperature": "" if request.temperature is None else repr(request.temperature),
-        "cache_key": cache.digest(claude_request),
+        "cache_key": cache.digest({**claude_request, **cache_scope}),
         "batch_id": request.batch_id or "",
         "created_at": utcnow(),
         "attempts": "0",

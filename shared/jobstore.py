@@ -19,6 +19,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from shared import events, keys, scripts
+from shared.budgets import SPEND_TTL_SECONDS
 from shared.cache import FLIGHT_TTL_SECONDS
 from shared.redis import queue_script, reload_if_lost
 from shared.schemas import FINISHED
@@ -105,6 +106,23 @@ def view(record: Record) -> dict[str, Any]:
     }
 
 
+def spend_keys(record: Record) -> list[str]:
+    """The budget windows' spend hashes the job reserved its worst case in."""
+    return record.get("budget_keys", "").split()
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What a new job must pass to be queued: the queue caps (the tenant's and everyone's
+    queued sets, and their caps) and the budget windows its worst-case `cost` must fit."""
+
+    queued: tuple[str, str] = ("", "")
+    caps: tuple[int, int] = (0, 0)
+    spend_keys: tuple[str, ...] = ()
+    limits: tuple[str, ...] = ()
+    cost: float = 0.0
+
+
 class JobStore:
     """Reads and changes jobs; every change is one atomic script."""
 
@@ -113,6 +131,7 @@ class JobStore:
         self.ttl = ttl_seconds
         self._create = redis.register_script(scripts.CREATE)
         self._submit = redis.register_script(scripts.SUBMIT)
+        self._settled = redis.register_script(scripts.SETTLED)
         self._claim = redis.register_script(scripts.CLAIM)
         self._begin = redis.register_script(scripts.BEGIN_ATTEMPT)
         self._token = redis.register_script(scripts.TOKEN)
@@ -127,26 +146,47 @@ class JobStore:
     def _keys(job_id: str) -> list[str]:
         return [keys.job(job_id), keys.events(job_id), keys.channel(job_id)]
 
-    async def submit(self, fields: dict[str, str], message: str,
-                     cache_digest: str = "") -> tuple[str, Any]:
-        """Record a new queued job and push its Celery `message` onto its queue, in one step.
+    async def submit(self, fields: dict[str, str], message: str, cache_digest: str = "",
+                     gate: Gate | None = None) -> tuple[str, Any]:
+        """Record a new queued job and push its Celery `message` onto its queue, in one step,
+        if it passes the `gate` (queue caps, budgets: its worst case is reserved).
 
         Returns ('created', None), ('exists', the record) for an idempotent repeat, and with a
         `cache_digest`: ('hit', the cached answer as JSON) or ('follow', the job id of the
-        identical request in flight)."""
+        identical request in flight); ('full', 'tenant' | 'total') or ('budget', the 1-based
+        index of the refusing window) when the gate refuses."""
+        gate = gate or Gate()
         flat = [item for pair in fields.items() for item in pair]
         cache = [keys.response_cache(cache_digest), keys.flight(cache_digest)] \
             if cache_digest else ["", ""]
         outcome, *rest = await self._submit(
-            [*self._keys(fields["id"]), *cache, keys.celery_queue(fields["priority"])],
+            [*self._keys(fields["id"]), *cache, keys.celery_queue(fields["priority"]),
+             *gate.queued, *gate.spend_keys],
             [self.ttl, events.data({"status": "queued"}), fields["id"], FLIGHT_TTL_SECONDS,
-             message, *flat],
+             message, *gate.caps, repr(gate.cost), SPEND_TTL_SECONDS, *gate.limits, *flat],
         )
         kind = as_str(outcome)
         if kind == "exists":
             pairs = [as_str(v) for v in rest[0]]
             return kind, dict(zip(pairs[::2], pairs[1::2], strict=True))
         return kind, as_str(rest[0]) if rest else None
+
+    async def settled(self, fields: dict[str, str], text: str) -> bool:
+        """Record a job that is finished as it is created (answered from the cache), with its
+        text as one token event and its `done`; False if the id exists."""
+        final = view(fields)
+        token = events.data({"text": text}) if text else ""
+        flat = [item for pair in fields.items() for item in pair]
+        return bool(await self._settled(self._keys(fields["id"]),
+                                        [self.ttl, token, events.data(final), *flat]))
+
+    async def create(self, fields: dict[str, str]) -> bool:
+        """Record a job without queueing it (a single-flight follower); False if it exists."""
+        flat = [item for pair in fields.items() for item in pair]
+        created, _ = await self._create(self._keys(fields["id"]),
+                                        [self.ttl, events.data({"status": fields["status"]}),
+                                         *flat])
+        return bool(created)
 
     async def create_many(self, records: list[dict[str, str]],
                           messages: list[str] | None = None) -> None:
@@ -165,8 +205,10 @@ class JobStore:
                                      [self.ttl, payload, *flat])
                     else:
                         queue_script(pipe, script, [*self._keys(fields["id"]), "", "",
-                                                    keys.celery_queue(fields["priority"])],
-                                     [self.ttl, payload, fields["id"], 0, messages[index], *flat])
+                                                    keys.celery_queue(fields["priority"]),
+                                                    "", ""],
+                                     [self.ttl, payload, fields["id"], 0, messages[index],
+                                      0, 0, 0, 0, *flat])
                 results = await pipe.execute(raise_on_error=False)
             # Those that met NOSCRIPT did nothing: run them again once the script is back.
             lost = await reload_if_lost(self.redis, results, script)
@@ -259,7 +301,8 @@ class JobStore:
         updates = {"finished_at": utcnow(), **updates}
         final = view({**record, **updates})
         flat = [item for pair in updates.items() for item in pair]
-        done = await self._finish(self._keys(job_id), [owner, events.data(final), self.ttl, *flat])
+        done = await self._finish([*self._keys(job_id), *spend_keys(record)],
+                                  [owner, events.data(final), self.ttl, *flat])
         return final if done else None
 
     async def cancel(self, job_id: str) -> str:
@@ -271,9 +314,8 @@ class JobStore:
             return record["status"]
         finished_at = utcnow()
         final = view({**record, "status": "cancelled", "finished_at": finished_at})
-        result = await self._cancel(
-            self._keys(job_id), [events.data(final), finished_at, self.ttl]
-        )
+        result = await self._cancel([*self._keys(job_id), *spend_keys(record)],
+                                    [events.data(final), finished_at, self.ttl])
         return as_str(result)
 
     async def release(self, job_id: str, owner: str) -> bool:

@@ -102,3 +102,16 @@ def batch_jobs(batch_id: str) -> str:
 def upstream_batches() -> str:
     """Set of batch ids whose Anthropic Message Batch is still to be collected."""
     return f"{PREFIX}:upstream-batches"
+
+
+def queued(tenant: str | None = None) -> str:
+    """Sorted set of queued job ids (one tenant's, or everyone's) scored by when they were
+    queued; what the queue caps count. Pruned of jobs that left the queue when a cap is near."""
+    return f"{PREFIX}:queued:{tenant}" if tenant is not None else f"{PREFIX}:queued"
+
+
+def spend(tenant: str, subject: str | None, window: str) -> str:
+    """Hash of `spent` and `reserved` dollars of a tenant (or one of its subjects) in one budget
+    window (`d2026-12-06`, `m2026-12`)."""
+    who = f"{tenant}:{subject}" if subject is not None else tenant
+    return f"{PREFIX}:spend:{{{who}}}:{window}"

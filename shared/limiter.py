@@ -68,9 +68,9 @@ def counted_locally(estimate: int, exact_above: int) -> bool:
 
 def _admit_args(call_id: str, tokens_in: int, tokens_out: int, reserve: float,
                 limits: Mapping[str, int], max_inflight: int, hold: float = 600.0,
-                probe: bool = True) -> list[str | int | float]:
+                probe: bool = True, requests: int = 1) -> list[str | int | float]:
     return [tokens_in, tokens_out, reserve, limits.get("rpm", 0), limits.get("itpm", 0),
-            limits.get("otpm", 0), max_inflight, call_id, hold, int(probe)]
+            limits.get("otpm", 0), max_inflight, call_id, hold, int(probe), requests]
 
 
 class Limiter:
@@ -90,10 +90,10 @@ class Limiter:
 
     async def admit(self, scope: str, call_id: str, tokens_in: int, tokens_out: int,
                     reserve: float, limits: Mapping[str, int], max_inflight: int,
-                    hold: float = 600.0, probe: bool = True) -> Admission:
+                    hold: float = 600.0, probe: bool = True, requests: int = 1) -> Admission:
         """One round trip: take capacity now, or learn how long to wait for it."""
         args = _admit_args(call_id, tokens_in, tokens_out, reserve, limits, max_inflight, hold,
-                           probe)
+                           probe, requests)
         return await self.admitted(scope, await self._admit(self._keys(scope), args))
 
     def queue_admit(self, pipe: Pipeline, scope: str, call_id: str, tokens_in: int,

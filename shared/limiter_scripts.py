@@ -34,7 +34,8 @@ end
 # KEYS[3]: its set of calls waiting for capacity.
 # ARGV: input tokens, output tokens (max_tokens), reserve share (kept back from this priority),
 # then configured rpm, itpm, otpm, max in flight (used only while the hash holds none), then
-# the call id, how long it may hold its slot, and 1 to probe while limits are unknown.
+# the call id, how long it may hold its slot, 1 to probe while limits are unknown, and
+# optionally how many requests the call counts as (a client's batch; 1 when absent).
 # Returns {1, 0, ''} admitted, or {0, seconds to wait, reason}.
 ADMIT = _REFILL + """
 local sig = ARGV[4] .. '/' .. ARGV[5] .. '/' .. ARGV[6] .. '/' .. ARGV[7]
@@ -47,7 +48,8 @@ if not s['configured'] or (s['source'] == 'settings' and s['config_sig'] ~= sig)
 end
 local cool = num('cooldown_until', 0)
 if cool > now then save(); return {0, tostring(cool - now), 'cooldown'} end
-local need = {rpm = 1, itpm = tonumber(ARGV[1]), otpm = tonumber(ARGV[2])}
+local need = {rpm = tonumber(ARGV[11] or '1'), itpm = tonumber(ARGV[1]),
+  otpm = tonumber(ARGV[2])}
 local share = tonumber(ARGV[3])
 -- Batch work queues behind the batch work already waiting: its wait counts their demand too,
 -- so a long queue is waited out in Redis (deferred), not by polling. Interactive work draws on

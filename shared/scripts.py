@@ -31,6 +31,17 @@ local function begin_attempt(ttl)
   end
   return attempt
 end
+-- Moves the job's reserved worst case to its real cost in every budget window it reserved in
+-- (KEYS[first..]); once per job, whichever script ends it.
+local function settle_budget(first)
+  if #KEYS < first or redis.call('HSETNX', KEYS[1], 'budget_settled', '1') == 0 then return end
+  local reserved = tonumber(redis.call('HGET', KEYS[1], 'budget_reserved') or '0')
+  local cost = tonumber(redis.call('HGET', KEYS[1], 'cost_usd') or '0')
+  for i = first, #KEYS do
+    redis.call('HINCRBYFLOAT', KEYS[i], 'reserved', -reserved)
+    redis.call('HINCRBYFLOAT', KEYS[i], 'spent', cost)
+  end
+end
 local function owns(owner)
   return redis.call('HGET', KEYS[1], 'owner') == owner
     and redis.call('HGET', KEYS[1], 'status') == 'running'
@@ -47,11 +58,17 @@ append('status', ARGV[2], ARGV[1])
 return {1, {}}
 """
 
-# KEYS[4] cached answer, KEYS[5] flight (both '' without the cache), KEYS[6] the queue's list.
-# ARGV: ttl, status payload, job id, flight ttl, Celery message, then field/value pairs.
+# KEYS[4] cached answer, KEYS[5] flight (both '' without the cache), KEYS[6] the queue's list,
+# KEYS[7] the tenant's queued set and KEYS[8] everyone's ('' for no cap), then the spend hashes
+# of the payer's budget windows (see `budgets`).
+# ARGV: ttl, status payload, job id, flight ttl, Celery message, tenant cap, total cap, the
+# job's worst-case cost, the spend hashes' ttl, then one budget limit per spend hash ('' for
+# none), then field/value pairs.
 # Records a new job and queues its message in one step (see `taskwire`), unless the job exists
-# (an idempotent repeat), the answer is cached, or an identical request is in flight.
-# Returns {'exists', record} | {'hit', answer} | {'follow', leader's job id} | {'created'}.
+# (an idempotent repeat), the answer is cached, an identical request is in flight, a queue cap
+# is reached or the cost does not fit a budget; a recorded job has its worst case reserved in
+# every budget window. Returns {'exists', record} | {'hit', answer} | {'follow', leader's job
+# id} | {'full', 'tenant' or 'total'} | {'budget', index of the window} | {'created'}.
 # Unlike the others it spans keys of several hash tags: Sidecar's store is one Redis (not a
 # Cluster), as Celery's Redis broker requires anyway.
 SUBMIT = _PRELUDE + """
@@ -59,15 +76,51 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists', redis.call('HGETALL
 if KEYS[4] ~= '' then
   local answer = redis.call('GET', KEYS[4])
   if answer then return {'hit', answer} end
-  if not redis.call('SET', KEYS[5], ARGV[3], 'NX', 'EX', ARGV[4]) then
-    return {'follow', redis.call('GET', KEYS[5])}
+  local leader = redis.call('GET', KEYS[5])
+  if leader then return {'follow', leader} end
+end
+if KEYS[7] ~= '' then
+  if redis.call('ZCARD', KEYS[7]) >= tonumber(ARGV[6]) then return {'full', 'tenant'} end
+  if redis.call('ZCARD', KEYS[8]) >= tonumber(ARGV[7]) then return {'full', 'total'} end
+end
+local cost = tonumber(ARGV[8])
+for i = 9, #KEYS do
+  local limit = ARGV[i + 1]
+  if limit ~= '' then
+    local used = tonumber(redis.call('HGET', KEYS[i], 'spent') or '0')
+      + tonumber(redis.call('HGET', KEYS[i], 'reserved') or '0')
+    if used + cost > tonumber(limit) + 1e-12 then return {'budget', i - 8} end
   end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+for i = 9, #KEYS do
+  redis.call('HINCRBYFLOAT', KEYS[i], 'reserved', cost)
+  redis.call('EXPIRE', KEYS[i], ARGV[9])
+end
+if KEYS[7] ~= '' then
+  local now = now_seconds()
+  for i = 7, 8 do
+    redis.call('ZADD', KEYS[i], now, ARGV[3])
+    redis.call('EXPIRE', KEYS[i], ARGV[1])
+  end
+end
+if KEYS[4] ~= '' then redis.call('SET', KEYS[5], ARGV[3], 'EX', ARGV[4]) end
+redis.call('HSET', KEYS[1], unpack(ARGV, #KEYS + 2))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 append('status', ARGV[2], ARGV[1])
 redis.call('LPUSH', KEYS[6], ARGV[5])
 return {'created'}
+"""
+
+# ARGV: ttl, token payload ('' for none), done payload, then field/value pairs. A job that is
+# finished as it is recorded: a cache hit gets a job of its own, answered from the cache, so no
+# caller ever learns the id of the job that produced the answer. Returns 1, or 0 if it exists.
+SETTLED = _PRELUDE + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then append('token', ARGV[2], ARGV[1]) end
+append('done', ARGV[3], ARGV[1])
+return 1
 """
 
 # What a delivery whose worker died had used (`USAGE`, plus the cut-off attempt's streamed text
@@ -165,23 +218,27 @@ if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 2 end
 return 1
 """
 
-# ARGV: owner, done payload, ttl, then field/value pairs to store. Returns 1, or 0 if not owner.
+# KEYS[4…] the job's spend hashes (its `budget_keys`). ARGV: owner, done payload, ttl, then
+# field/value pairs to store. Returns 1, or 0 if not owner.
 FINISH = _PRELUDE + """
 if not owns(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+settle_budget(4)
 redis.call('HDEL', KEYS[1], 'owner', 'lease_until', 'delivery_usage')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 append('done', ARGV[2], ARGV[3])
 return 1
 """
 
-# ARGV: done payload, finished_at, ttl. A queued job is cancelled here and now; a running one is
-# flagged for its worker. Returns the status the job had.
+# KEYS[4…] the job's spend hashes. ARGV: done payload, finished_at, ttl. A queued job is
+# cancelled here and now (its budget reservation released); a running one is flagged for its
+# worker. Returns the status the job had.
 CANCEL = _PRELUDE + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'missing' end
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[2], 'cancel', '1')
+  settle_budget(4)
   append('done', ARGV[1], ARGV[3])
 elseif status == 'running' then
   redis.call('HSET', KEYS[1], 'cancel', '1')

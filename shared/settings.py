@@ -138,6 +138,7 @@ class Settings(BaseSettings):
     nightly_timezone: str = "Pacific/Auckland"
     nightly_regions: str = ""
     nightly_mode: Literal["queue", "anthropic_batch"] = "anthropic_batch"
+    nightly_tenant: str = ""  # whose key reads the nightly reports; default the first tenant
 
     # --- Flower (read by Flower itself too: both names are Flower options) ---
     flower_basic_auth: SecretStr | None = None
@@ -242,6 +243,14 @@ class Settings(BaseSettings):
     def api_keys(self) -> list[ApiKey]:
         """The service keys, each with its tenant."""
         return [parse_api_key(item) for item in self.sidecar_api_keys]
+
+    @property
+    def nightly_owner(self) -> str:
+        """The tenant the nightly batches belong to."""
+        if self.nightly_tenant:
+            return self.nightly_tenant
+        keys = self.api_keys()
+        return keys[0].tenant if keys else "local"
 
     def require_auth(self) -> None:
         """Fail closed: an API with no keys starts only when an operator turned auth off."""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from shared import models, pricing
@@ -25,11 +27,20 @@ def test_seed_defaults() -> None:
 
 @pytest.mark.parametrize(
     ("alias", "model_id"),
-    [("opus", "claude-opus-5-5"), ("HAIKU", "claude-haiku-5-5"), ("claude-x-9", "claude-x-9")],
+    [("opus", "claude-opus-5-5"), ("HAIKU", "claude-haiku-5-5"),
+     ("claude-sonnet-5-5", "claude-sonnet-5-5")],
 )
 def test_model_aliases(monkeypatch: pytest.MonkeyPatch, alias: str, model_id: str) -> None:
     monkeypatch.setenv("CLAUDE_MODEL", alias)
     assert load_settings().model_id == model_id
+
+
+def test_only_priced_models_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAUDE_MODEL", "claude-x-9")
+    with pytest.raises(SettingsError, match="CLAUDE_MODEL"):
+        load_settings()
+    monkeypatch.setenv("MODEL_PRICES", '{"claude-x-9": {"input": 1, "output": 2}}')
+    assert load_settings().model_id == "claude-x-9"
 
 
 @pytest.mark.parametrize(
@@ -56,15 +67,36 @@ def test_invalid_values_name_the_variable(
 
 def test_comma_lists(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CORS_ORIGINS", "http://a.example, http://b.example")
-    monkeypatch.setenv("SIDECAR_API_KEYS", "k1,k2")
+    monkeypatch.setenv("SIDECAR_API_KEYS", f"farm:{FARM}, {BARE}")
     s = load_settings()
     assert s.cors_origins == ["http://a.example", "http://b.example"]
-    assert s.sidecar_api_keys == ["k1", "k2"]
+    assert [(k.tenant, k.secret) for k in s.api_keys()] == \
+        [("farm", FARM), ("key-" + hashlib.sha256(BARE.encode()).hexdigest()[:12], BARE)]
+
+
+FARM = "3f9c2a7be1d04c8e9a6b5d7f0e2c4a1b"
+BARE = "b7e4d1a9c3f60e5b2d8a4c7f1e9b3d6a0c5f"
+
+
+@pytest.mark.parametrize("keys", ["farm:short", "farm:change-me-change-me-change-me-00",
+                                  "x" * 40, "bad tenant:" + FARM, "k1"])
+def test_weak_or_template_keys_are_refused(monkeypatch: pytest.MonkeyPatch, keys: str) -> None:
+    monkeypatch.setenv("SIDECAR_API_KEYS", keys)
+    with pytest.raises(SettingsError, match="SIDECAR_API_KEYS") as info:
+        load_settings()
+    assert "change-me" not in str(info.value) and FARM not in str(info.value)
+
+
+def test_no_keys_fails_closed_unless_auth_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SettingsError, match="SIDECAR_API_KEYS.*SIDECAR_AUTH"):
+        load_settings().require_auth()
+    monkeypatch.setenv("SIDECAR_AUTH", "off")
+    load_settings().require_auth()
 
 
 def test_wildcard_cors_refused_with_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CORS_ORIGINS", "*")
-    monkeypatch.setenv("SIDECAR_API_KEYS", "k1")
+    monkeypatch.setenv("SIDECAR_API_KEYS", FARM)
     with pytest.raises(SettingsError, match="CORS_ORIGINS"):
         load_settings()
 

@@ -59,8 +59,8 @@ async def test_a_script_error_leaves_nothing_behind(store: JobStore) -> None:
     message = run_job_message("x", "interactive")
     flat = [item for pair in broken.items() for item in pair][:-1]
     with pytest.raises(Exception, match=r"(?i)wrong number"):
-        await store._submit([*store._keys("x"), "", "", keys.celery_queue("interactive")],
-                            [3600, "{}", "x", 600, message, *flat])
+        await store._submit([*store._keys("x"), "", "", keys.celery_queue("interactive"), "", ""],
+                            [3600, "{}", "x", 600, message, 0, 0, 0, 0, *flat])
     assert await store.get("x") is None
     assert await queued_ids(store, "interactive") == []
 

@@ -46,5 +46,6 @@ async def run(store: BatchStore, settings: Settings, upstream_submit: Any,
                            jobs=load_regions(settings.nightly_regions),
                            mode=settings.nightly_mode)
     batch_id = f"nightly-{night}"
-    created = await batches.start(store, settings, request, batch_id, upstream_submit)
+    created = await batches.start(store, settings, request, batch_id, upstream_submit,
+                                  batches.Owner(settings.nightly_owner))
     return batch_id if created else None

@@ -11,11 +11,15 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from api import openapi, sse
+from api import openapi, queue_caps, sse
+from api.access import owned_batch
+from api.auth import Principal
 from api.body import read_object
-from api.deps import BackendDep, ClientKeyDep
-from shared import batches, events, keys, reports
-from shared.batches import BatchRequest, BatchStore
+from api.deps import BackendDep, PrincipalDep, StreamPrincipalDep
+from api.streams import StreamSlots
+from api.submission import admit_batch
+from shared import batches, budgets, events, keys, reports
+from shared.batches import BatchRequest, BatchStore, Owner
 from shared.celery_app import CANCEL_UPSTREAM_BATCH, SUBMIT_UPSTREAM_BATCH
 from shared.errors import JobNotFound
 from shared.validation import parse
@@ -28,38 +32,44 @@ def store_of(backend: BackendDep) -> BatchStore:
     return BatchStore(backend.redis, backend.store)
 
 
-async def load(backend: BackendDep, batch_id: str) -> dict[str, Any]:
-    snapshot = await store_of(backend).snapshot(batch_id) if len(batch_id) <= 100 else None
-    if snapshot is None:
-        raise JobNotFound(f"no batch with id {batch_id!r}")
-    return snapshot
+async def load(backend: BackendDep, batch_id: str, caller: Principal) -> dict[str, Any]:
+    return await owned_batch(store_of(backend), batch_id, caller)
 
 
 @router.post("", status_code=202, openapi_extra=BATCH_BODY)
 async def create_batch(request: Request, backend: BackendDep,
-                       client: ClientKeyDep) -> JSONResponse:
+                       caller: PrincipalDep) -> JSONResponse:
     """Up to 10 000 job bodies; `mode` `queue` (the batch queue, through the limiter) or
-    `anthropic_batch` (one Anthropic Message Batch, half price)."""
-    body = parse(BatchRequest, await read_object(request, backend.settings.max_batch_body_bytes))
+    `anthropic_batch` (one Anthropic Message Batch, half price). Every job counts against the
+    caller's per-tenant quotas, queue cap and budgets, as if sent alone; all run at batch
+    priority."""
+    settings = backend.settings
+    body = parse(BatchRequest, await read_object(request, settings.max_batch_body_bytes))
     batch_id = "b" + secrets.token_hex(10)
+    windows = budgets.windows(settings, caller.tenant, caller.subject, caller.budget_usd_per_day)
+    owner = Owner(caller.tenant, caller.subject or "", tuple(w.key for w in windows))
+    records = batches.plan(body, settings, batch_id, owner)
+    await admit_batch(backend, caller, records, windows)
     celery = backend.celery
-    await batches.start(store_of(backend), backend.settings, body, batch_id,
+    await batches.start(store_of(backend), settings, body, batch_id,
                         lambda bid: celery.send_task(SUBMIT_UPSTREAM_BATCH, args=[bid],
-                                                     queue="batch"))
-    snapshot = await load(backend, batch_id)
+                                                     queue="batch"), owner, records)
+    await queue_caps.note(backend.store, caller.tenant, [r["id"] for r in records],
+                          backend.store.ttl)
+    snapshot = await load(backend, batch_id, caller)
     return JSONResponse(snapshot, status_code=202, headers={"Location": snapshot["links"]["self"]})
 
 
 @router.get("/{batch_id}")
-async def get_batch(batch_id: str, backend: BackendDep, client: ClientKeyDep) -> dict[str, Any]:
-    return await load(backend, batch_id)
+async def get_batch(batch_id: str, backend: BackendDep, caller: PrincipalDep) -> dict[str, Any]:
+    return await load(backend, batch_id, caller)
 
 
 @router.delete("/{batch_id}", status_code=202)
 async def cancel_batch(batch_id: str, backend: BackendDep,
-                       client: ClientKeyDep) -> dict[str, Any]:
+                       caller: PrincipalDep) -> dict[str, Any]:
     """Cancels every job not yet finished (an Anthropic batch is cancelled upstream)."""
-    snapshot = await load(backend, batch_id)
+    snapshot = await load(backend, batch_id, caller)
     store = store_of(backend)
     await store.set(batch_id, cancel="1")
     if snapshot["mode"] == "anthropic_batch":
@@ -69,23 +79,31 @@ async def cancel_batch(batch_id: str, backend: BackendDep,
         for job_id in await store.job_ids(batch_id):
             if await backend.store.cancel(job_id) == "running":
                 await backend.redis.publish(keys.cancel_channel(), job_id)
-    return await load(backend, batch_id)
+    return await load(backend, batch_id, caller)
 
 
 @router.get("/{batch_id}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-async def batch_events(batch_id: str, backend: BackendDep,
-                       client: ClientKeyDep) -> StreamingResponse:
-    """`progress` events whenever the counts change, then `done`."""
-    await load(backend, batch_id)
-    return StreamingResponse(_progress(backend, batch_id), media_type="text/event-stream",
-                             headers=sse.HEADERS)
+async def batch_events(request: Request, batch_id: str, backend: BackendDep,
+                       caller: StreamPrincipalDep) -> StreamingResponse:
+    """`progress` events whenever the counts change, then `done`. A browser's EventSource
+    may pass its token as `?access_token=`."""
+    await load(backend, batch_id, caller)
+    slots: StreamSlots = request.app.state.streams
+    slots.take(caller.tenant)
+    return StreamingResponse(slots.hold(caller.tenant, _progress(backend, batch_id, caller)),
+                             media_type="text/event-stream", headers=sse.HEADERS)
 
 
-async def _progress(backend: BackendDep, batch_id: str) -> AsyncIterator[bytes]:
+async def _progress(backend: BackendDep, batch_id: str,
+                    caller: Principal) -> AsyncIterator[bytes]:
     last, n, quiet = None, 0, 0.0
     while True:
-        snapshot = await load(backend, batch_id)
+        try:
+            snapshot = await load(backend, batch_id, caller)
+        except JobNotFound:
+            yield f"event: error\ndata: {events.data({'type': 'not_found'})}\n\n".encode()
+            return
         state = (snapshot["counts"], snapshot["status"])
         if state != last:
             n, last, quiet = n + 1, state, 0.0
@@ -101,10 +119,10 @@ async def _progress(backend: BackendDep, batch_id: str) -> AsyncIterator[bytes]:
 
 
 @router.get("/{batch_id}/report", response_model=None)
-async def batch_report(batch_id: str, backend: BackendDep, client: ClientKeyDep,
+async def batch_report(batch_id: str, backend: BackendDep, caller: PrincipalDep,
                        format: Literal["json", "md", "csv"] = "json") -> Response:
     """The drought report: regions ranked by risk and confidence; failures with reasons."""
-    snapshot = await load(backend, batch_id)
+    snapshot = await load(backend, batch_id, caller)
     records = await backend.store.get_all(await store_of(backend).job_ids(batch_id))
     rows = reports.ranked([r for r in records if r])
     if format == "md":

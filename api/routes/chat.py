@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,8 +13,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import Field, StrictStr
 
 from api import openapi, sse
+from api.auth import Principal
 from api.body import read_object
-from api.deps import BackendDep, ClientKeyDep, DrainingDep, HubDep
+from api.deps import BackendDep, DrainingDep, HubDep, PrincipalDep
+from api.streams import StreamSlots
 from api.submission import Submitted, submit
 from shared import events
 from shared.metrics import TOKEN_FIELDS
@@ -57,9 +60,9 @@ def as_job(chat: ChatRequest) -> JobRequest:
                       temperature=chat.temperature, priority="interactive", cache=chat.cache)
 
 
-async def _start(request: Request, backend: BackendDep, client: str) -> Submitted:
+async def _start(request: Request, backend: BackendDep, caller: Principal) -> Submitted:
     body = parse(ChatRequest, await read_object(request, backend.settings.max_body_bytes))
-    return await submit(as_job(body), backend, client)
+    return await submit(as_job(body), backend, caller)
 
 
 def _answer(job: dict[str, Any], cached: bool) -> dict[str, Any]:
@@ -71,18 +74,18 @@ def _answer(job: dict[str, Any], cached: bool) -> dict[str, Any]:
 @router.post("", response_model=ChatResponse, openapi_extra=CHAT_BODY,
              responses={504: {"description": "the job is still running; poll job_id"}})
 async def chat(request: Request, backend: BackendDep, hub: HubDep,
-               client: ClientKeyDep) -> JSONResponse:
+               caller: PrincipalDep) -> JSONResponse:
     """Runs as an interactive job and waits for it up to TIMEOUT seconds."""
-    submitted = await _start(request, backend, client)
+    submitted = await _start(request, backend, caller)
+    job_id = submitted.job["id"]
     if submitted.cached is not None:
         hit = submitted.cached
         return JSONResponse({"response": hit["text"], "model": hit["model"],
                              "usage": dict.fromkeys(TOKEN_FIELDS, 0), "cost_usd": 0.0,
-                             "cached": True, "job_id": hit["job_id"]})
-    job_id = submitted.job["id"]
+                             "cached": True, "job_id": job_id})
     try:
         async with asyncio.timeout(backend.settings.timeout):
-            job = await _wait_done(backend, hub, job_id)
+            job = await _wait_done(submitted.events(backend, hub))
     except TimeoutError:
         return JSONResponse({"error": {
             "type": "timeout", "job_id": job_id, "links": submitted.job["links"],
@@ -94,9 +97,8 @@ async def chat(request: Request, backend: BackendDep, hub: HubDep,
     return JSONResponse(_answer(job, cached=not submitted.created))
 
 
-async def _wait_done(backend: BackendDep, hub: HubDep, job_id: str) -> dict[str, Any]:
-    async for frame in sse.job_events(backend.store, hub, job_id, 0,
-                                      backend.settings.sse_keepalive_seconds):
+async def _wait_done(frames: AsyncIterator[bytes]) -> dict[str, Any]:
+    async for frame in frames:
         if events.is_done(frame):
             done: dict[str, Any] = json.loads(frame.split(b"\ndata: ", 1)[1])
             return done
@@ -106,11 +108,15 @@ async def _wait_done(backend: BackendDep, hub: HubDep, job_id: str) -> dict[str,
 @router.post("/stream", response_class=StreamingResponse, openapi_extra=CHAT_BODY,
              responses={200: {"content": {"text/event-stream": {}}}})
 async def chat_stream(request: Request, backend: BackendDep, hub: HubDep,
-                      client: ClientKeyDep, draining: DrainingDep) -> StreamingResponse:
+                      caller: PrincipalDep, draining: DrainingDep) -> StreamingResponse:
     """The job's events as SSE: `token`s, then `done` with the job JSON."""
-    submitted = await _start(request, backend, client)
-    job_id = submitted.job["id"]
-    stream = sse.job_events(backend.store, hub, job_id, 0,
-                            backend.settings.sse_keepalive_seconds, draining)
+    slots: StreamSlots = request.app.state.streams
+    slots.take(caller.tenant)
+    try:
+        submitted = await _start(request, backend, caller)
+    except BaseException:
+        slots.give_back(caller.tenant)
+        raise
+    stream = slots.hold(caller.tenant, submitted.events(backend, hub, draining))
     return StreamingResponse(stream, media_type="text/event-stream",
-                             headers={**sse.HEADERS, "X-Job-Id": job_id})
+                             headers={**sse.HEADERS, "X-Job-Id": submitted.job["id"]})
