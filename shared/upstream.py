@@ -3,6 +3,8 @@ attempt is worth making. One definition for the workers' retries and `SidecarCli
 
 from __future__ import annotations
 
+import re
+
 import anthropic
 import httpx2
 
@@ -27,6 +29,34 @@ def error_type(exc: BaseException) -> str:
     if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
         return "connection_error"
     return type(exc).__name__
+
+
+# What a caller reads about Claude's failures: a fixed summary per error type. Claude's own words
+# (which may quote the request, name Sidecar's account or carry a proxy's internals) stay in the
+# worker's log.
+SUMMARIES = {
+    "invalid_request_error": "Claude refused the request as invalid",
+    "authentication_error": "Claude refused Sidecar's credentials",
+    "permission_error": "Sidecar's credentials may not use this model or feature",
+    "not_found_error": "Claude does not know the requested model or resource",
+    "request_too_large": "the request is larger than Claude accepts",
+    "rate_limit_error": "Claude's rate limit held through every retry",
+    "api_error": "Claude had an internal error",
+    "overloaded_error": "Claude was overloaded through every retry",
+    "timeout_error": "the call to Claude timed out through every retry",
+    "connection_error": "the connection to Claude failed through every retry",
+}
+_SAFE_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def caller_error(kind: str, status: int | None = None) -> dict[str, str]:
+    """A job's error for a failure of Claude's, in words safe to show any caller: the error
+    type (when it is a plain identifier), the HTTP status and a fixed summary."""
+    kind = kind if _SAFE_TYPE.fullmatch(kind) else "upstream_error"
+    summary = SUMMARIES.get(kind, "Claude answered with an error")
+    if status is not None and status >= 400:
+        summary = f"{summary} (HTTP {status})"
+    return {"type": kind, "message": summary}
 
 
 def message(exc: BaseException) -> str:

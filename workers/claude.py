@@ -16,9 +16,10 @@ import anthropic
 import httpx2
 
 from shared.settings import Settings
-from shared.upstream import error_type, is_retryable, message, retry_after
+from shared.upstream import caller_error, error_type, is_retryable, message, retry_after
 
-__all__ = ["describe", "error_type", "is_retryable", "retry_after", "stream_once"]
+__all__ = ["caller_error", "describe", "error_type", "is_retryable", "message", "retry_after",
+           "stream_once"]
 
 
 def create_client(settings: Settings, max_connections: int) -> anthropic.AsyncAnthropic:
@@ -116,8 +117,9 @@ def _usage(usage: Any) -> dict[str, int]:
 
 
 def describe(exc: BaseException) -> dict[str, str]:
-    """The job error for a call that failed for good, in Claude's own terms."""
+    """The job error for a call that failed for good: Claude's error type and status with a
+    fixed summary, never Claude's own message (the worker logs that)."""
     if isinstance(exc, anthropic.RateLimitError) and retry_after(exc) is None:
         return {"type": "spend_limit", "message": "Claude answered 429 without retry-after "
-                f"(a spend or usage limit, not a rate limit): {message(exc)}"}
-    return {"type": error_type(exc), "message": message(exc)}
+                "(a spend or usage limit, not a rate limit)"}
+    return caller_error(error_type(exc), getattr(exc, "status_code", None))

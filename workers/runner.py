@@ -14,11 +14,10 @@ from redis.exceptions import RedisError
 
 from shared import keys, limiter_scripts, pricing, scripts
 from shared.jobstore import Record, as_str, claimed
-from shared.jobtypes import InvalidModelOutput
 from shared.schemas import FINISHED
 from shared.settings import Settings
 from shared.taskwire import Hints
-from workers import admission, claude
+from workers import admission
 from workers.calls import (
     Attempts,
     Job,
@@ -27,7 +26,8 @@ from workers.calls import (
     call_id,
     call_with_retries,
 )
-from workers.context import Cancelled, Context, LostJob
+from workers.context import Context, LostJob
+from workers.failures import logged_failure
 
 log = logging.getLogger("sidecar.worker")
 
@@ -76,7 +76,7 @@ async def run_job(ctx: Context, job_id: str, hints: Hints | None = None) -> str:
         error = {"type": "worker_lost", "message": "the job's worker stopped too many times"}
         return await _finish(ctx, job, state, "failed", error)
     if early is not None:
-        return await _finish(ctx, job, state, *failure(early))
+        return await _finish(ctx, job, state, *logged_failure(job.id, early))
     return await _run_claimed(ctx, job, state)
 
 
@@ -181,10 +181,7 @@ async def _run_claimed(ctx: Context, job: Job, state: Attempts) -> str:
     except RedisError:
         raise  # the store is away: the message goes back and the lease brings the job back
     except Exception as exc:
-        status, error = failure(exc)
-        if error and error["type"] == "internal_error":
-            log.exception("job crashed", extra={"job_id": job.id})
-        return await _finish(ctx, job, state, status, error)
+        return await _finish(ctx, job, state, *logged_failure(job.id, exc))
     finally:
         await _release(ctx, job)
         ctx.cancel_requested.discard(job.id)
@@ -192,24 +189,6 @@ async def _run_claimed(ctx: Context, job: Job, state: Attempts) -> str:
         log.info("job ended", extra={"job_id": job.id, "attempts": state.count,
                                      "seconds": round(time.monotonic() - started, 3)})
     return await _finish(ctx, job, state, "succeeded", None)
-
-
-def failure(exc: Exception) -> tuple[str, dict[str, str] | None]:
-    """The status and error a job ends with when its run raised `exc`."""
-    if isinstance(exc, Cancelled):
-        return "cancelled", None
-    if isinstance(exc, InvalidModelOutput):
-        return "failed", {"type": "invalid_model_output", "message": str(exc)}
-    if isinstance(exc, admission.RateLimitDeadline):
-        return "failed", {"type": "rate_limited", "message": str(exc)}
-    if isinstance(exc, claude.anthropic.APIError):
-        return "failed", claude.describe(exc)
-    if claude.is_retryable(exc):  # a connection error that outlasted the retries
-        return "failed", {"type": claude.error_type(exc), "message": str(exc)}
-    if isinstance(exc, ValueError | KeyError):
-        return "failed", {"type": "invalid_job", "message": str(exc)}
-    # A bug must fail the job visibly, not loop it through leases.
-    return "failed", {"type": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
 
 
 async def _finish(ctx: Context, job: Job, state: Attempts, status: str,

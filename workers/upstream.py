@@ -11,8 +11,10 @@ from shared import keys, pricing
 from shared.batches import BatchStore
 from shared.jobstore import Record, as_str
 from shared.jobtypes import InvalidModelOutput, get
+from shared.upstream import caller_error
 from workers.calls import build_request
 from workers.context import Context
+from workers.failures import logged_failure
 
 log = logging.getLogger("sidecar.worker")
 LEASE = 30 * 86400.0  # upstream batches may take up to a day; never reaped as lost
@@ -89,8 +91,9 @@ async def collect(ctx: Context, batch_id: str, upstream_id: str) -> None:
             await _succeeded(ctx, record, owner, outcome.message)
         elif outcome.type == "errored":
             error = outcome.error.error
-            await finish(ctx, record, owner, "failed", {},
-                         {"type": error.type, "message": error.message})
+            log.warning("job failed", extra={"job_id": record["id"], "error_type": error.type,
+                                             "detail": error.message})
+            await finish(ctx, record, owner, "failed", {}, caller_error(error.type))
         elif outcome.type == "canceled":
             await finish(ctx, record, owner, "cancelled", {}, None)
         else:
@@ -109,8 +112,7 @@ async def _succeeded(ctx: Context, record: Record, owner: str, message: Any) -> 
     try:
         result = job_type.read_result(text, tools)
     except InvalidModelOutput as exc:
-        await finish(ctx, record, owner, "failed", usage,
-                     {"type": "invalid_model_output", "message": str(exc)})
+        await finish(ctx, record, owner, "failed", usage, logged_failure(record["id"], exc)[1])
         return
     if result.get("text"):  # followers of the job's stream see the answer too
         await ctx.store.append_token(record["id"], owner, result["text"], seq=1)
