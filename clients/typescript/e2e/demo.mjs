@@ -1,8 +1,9 @@
 // Browser check of the demo page the API serves at /demo:
 //   node e2e/demo.mjs --url http://127.0.0.1:8000 --screenshot ../../test-artifacts/demo.png
 // Headless Chromium (Debian's /usr/bin/chromium, or CHROMIUM) opens {url}/demo, runs a drought
-// analysis and a chat turn, checks that streamed text appeared before the risk card and that
-// the console stayed free of errors, saves a screenshot, and prints a JSON summary.
+// analysis and a chat turn, checks that streamed text appeared before the risk card, that the
+// page showed its browser token (subject and expiry) and sent it with every API request, and
+// that the console stayed free of errors, saves a screenshot, and prints a JSON summary.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -32,6 +33,7 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 const errors = [];
 const requests = [];
+const apiCalls = [];
 try {
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(timeout);
@@ -43,7 +45,15 @@ try {
     // a stream the page itself aborted is not an error
     if (request.failure()?.errorText !== 'net::ERR_ABORTED') errors.push(`request: ${request.url()} ${request.failure()?.errorText}`);
   });
-  page.on('request', (request) => requests.push(new URL(request.url()).origin));
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    requests.push(url.origin);
+    if (url.pathname.startsWith('/api/')) {
+      // allHeaders(): headers() may leave security-related ones out
+      const bearer = request.allHeaders().then((headers) => /^Bearer \S+/.test(headers.authorization ?? ''), () => false);
+      apiCalls.push(bearer.then((sent) => ({ path: url.pathname, bearer: sent })));
+    }
+  });
 
   await page.goto(`${values.url}/demo`, { waitUntil: 'load' });
   await page.getByRole('heading', { name: 'Drought monitor' }).waitFor();
@@ -74,6 +84,8 @@ try {
   const reply = page.locator('li.message.assistant.done');
   await reply.waitFor();
   const chatReply = await reply.innerText();
+  const tokenSubject = await page.getByTestId('token-subject').innerText();
+  const tokenExpiresAt = await page.getByTestId('token-expiry').locator('time').getAttribute('datetime');
 
   mkdirSync(dirname(resolve(values.screenshot)), { recursive: true });
   await page.screenshot({ path: values.screenshot, fullPage: true });
@@ -85,12 +97,18 @@ try {
     streamedText: timeline.streamedText ?? null,
     cardHasConfidence: /Confidence \d+%/.test(cardText),
     chatReply: chatReply.slice(0, 80),
+    tokenSubject,
+    tokenExpiresAt,
+    // every API call but the token's own carried it
+    unauthenticatedCalls: (await Promise.all(apiCalls)).filter((call) => call.path !== '/api/tokens' && !call.bearer).map((call) => call.path),
     otherOrigins: [...new Set(requests)].filter((origin) => origin !== ownOrigin),
     consoleErrors: errors,
     screenshot: values.screenshot,
   };
   console.log(JSON.stringify(result));
-  const ok = result.streamedBeforeCard && result.cardHasConfidence && riskLevel && chatReply && !errors.length && !result.otherOrigins.length;
+  const tokenShown = tokenSubject === 'demo-user' && Date.parse(tokenExpiresAt ?? '') > Date.now();
+  const ok = result.streamedBeforeCard && result.cardHasConfidence && riskLevel && chatReply && tokenShown
+    && !result.unauthenticatedCalls.length && !errors.length && !result.otherOrigins.length;
   process.exitCode = ok ? 0 : 1;
 } finally {
   await context.close();

@@ -5,6 +5,7 @@ const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.ur
 
 it.each([
   ['examples/node.ts', 'ts'],
+  ['examples/tokens.ts', 'ts'],
   ['examples/react.tsx', 'tsx'],
   ['examples/vue.ts', 'ts'],
 ])('README.md shows %s verbatim (npm run readme)', (file, lang) => {
