@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(20, ge=2, le=600)
     worker_concurrency: int = Field(200, ge=1, le=5000)
     worker_metrics_port: int = Field(9100, ge=0, le=65535)
+    worker_metrics_host: str = "0.0.0.0"
     worker_shutdown_grace_seconds: float = Field(600, ge=0)
     sse_keepalive_seconds: float = Field(15, gt=0)
 

@@ -44,6 +44,11 @@ def up(
         console.print(f"[bold]Sidecar is up[/bold] at {url} (docs {url}/docs), on {upstream}.")
         console.print(f"Flower: http://127.0.0.1:{settings.flower_port} "
                       f"(user {flower.partition(':')[0]!r}, password {flower.partition(':')[2]!r})")
+        if stack.local_only(settings):
+            console.print("[yellow]Auth is off[/yellow] (no SIDECAR_API_KEYS): every route is "
+                          "open, so every process listens on 127.0.0.1 only.")
+        else:
+            console.print("Auth is on: send 'Authorization: Bearer <key>' (SIDECAR_API_KEYS).")
         console.print("Ctrl-C stops it.")
         while (dead := running.dead()) is None:
             time.sleep(0.5)

@@ -83,9 +83,15 @@ def simulator_service(settings: Settings) -> Service | None:
     return Service("simulator", argv, http_ok(f"http://127.0.0.1:{port}/_sim/health"))
 
 
+def local_only(settings: Settings) -> bool:
+    """No keys: auth is off (said explicitly to the API) and nothing listens beyond loopback."""
+    return not settings.sidecar_api_keys
+
+
 def api_service(settings: Settings) -> Service:
     port = settings.server_port
-    argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "0.0.0.0",
+    host = "127.0.0.1" if local_only(settings) else "0.0.0.0"
+    argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", host,
             "--port", str(port), "--log-level", settings.log_level.lower()]
     return Service("api", argv, http_ok(f"http://127.0.0.1:{port}/health"))
 
@@ -142,8 +148,11 @@ def plan(settings: Settings, data_dir: Path, flower: str) -> list[Service]:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    """Environment for API and workers: point them at the simulator when it stands in."""
+    """Environment for API and workers: point them at the simulator when it stands in; with no
+    keys configured, auth off for this local stack."""
     env = dict(os.environ)
+    if local_only(settings):
+        env.update(SIDECAR_AUTH="off", WORKER_METRICS_HOST="127.0.0.1")
     if not settings.api_key():
         env["ANTHROPIC_API_KEY"] = SIMULATOR_KEY
         env["ANTHROPIC_BASE_URL"] = f"http://127.0.0.1:{settings.simulator_port}"

@@ -63,13 +63,13 @@ class WorkerMetrics:
                              registry=r)
         r.register(_QueueDepth(redis_url))
 
-    def serve(self, port: int) -> None:
+    def serve(self, port: int, host: str = "0.0.0.0") -> None:
         """Expose the figures on `port`; a port already taken (a second worker on the same
         host) only loses this process's endpoint, never the worker."""
         if port <= 0:
             return
         try:
-            start_http_server(port, registry=self.registry)
+            start_http_server(port, addr=host, registry=self.registry)
         except OSError as exc:
             log.warning("worker metrics not served", extra={"port": port, "error": str(exc)})
 

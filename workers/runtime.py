@@ -54,7 +54,7 @@ class Runtime:
                                         daemon=True)
         self._thread.start()
         self.metrics = WorkerMetrics(settings.redis_url)
-        self.metrics.serve(settings.worker_metrics_port)
+        self.metrics.serve(settings.worker_metrics_port, settings.worker_metrics_host)
         self.ctx: Context = self.call(self._setup())
         self._housekeeping = [
             asyncio.run_coroutine_threadsafe(coro, self.loop)
