@@ -4,10 +4,11 @@ original Sidecar's JSON figures."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
@@ -15,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from api import exposition
 from api.deps import LimiterDep, RedisDep, SettingsDep
+from shared.errors import Unauthorized
 
 router = APIRouter(tags=["metrics"])
 
@@ -29,7 +31,19 @@ class _Snapshot(Collector):
         return self.families
 
 
-@router.get("/metrics", response_model=None)
+async def scraper(request: Request, settings: SettingsDep) -> None:
+    """With METRICS_TOKEN set, only `Authorization: Bearer <METRICS_TOKEN>` may scrape."""
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    if not token:
+        return
+    auth = request.headers.get("authorization", "")
+    given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise Unauthorized("/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'")
+
+
+@router.get("/metrics", response_model=None, dependencies=[Depends(scraper)],
+            responses={401: {"description": "METRICS_TOKEN is set and was not sent"}})
 async def metrics(request: Request, redis: RedisDep, limiter: LimiterDep, settings: SettingsDep,
                   format: Literal["prometheus", "json"] = "prometheus") -> Response:
     started: float = request.app.state.started
