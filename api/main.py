@@ -6,6 +6,7 @@ The API validates, records and enqueues; it never calls Claude and never imports
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+@functools.cache
 def _app_or_exit() -> FastAPI:
     """The app uvicorn serves; a configuration it cannot run (no keys, a bad value) ends the
     process with the message alone, not a traceback."""
@@ -110,4 +112,9 @@ def _app_or_exit() -> FastAPI:
         sys.exit(f"sidecar api: {exc}")
 
 
-app = _app_or_exit()
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn api.main:app` builds the app when it asks for it, not when anything imports
+    # this module (a test importing `create_app` must not need a configured environment).
+    if name == "app":
+        return _app_or_exit()
+    raise AttributeError(name)
