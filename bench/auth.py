@@ -38,7 +38,7 @@ BODY = json.dumps({"type": "chat", "input": {"message": "How dry is it?"}, "max_
 def _api(stops: contextlib.ExitStack, source: Path, env: dict[str, str]) -> int:
     """uvicorn serving the API found in `source`, on a free port."""
     port = free_port()
-    log_file = stops.enter_context(tempfile.TemporaryFile())
+    log_file = stops.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (closed by stops)
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--host",
                              "127.0.0.1", "--port", str(port), "--log-level", "warning",
                              "--no-access-log"], cwd=source,
