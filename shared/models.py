@@ -59,15 +59,20 @@ def known_ids(extras: Iterable[str] = ()) -> list[str]:
     return sorted({*PRICES, *extras})
 
 
-def resolve(name: str, extras: Iterable[str] = ()) -> str:
+def resolve(name: str, extras: Iterable[str] = (), strict: bool = True) -> str:
     """Turn an alias or a known full id into the id sent to Claude; raise ValueError otherwise.
-    Only ids with a price are accepted (`extras` are those `MODEL_PRICES` adds), so nothing is
-    ever counted, limited or billed for a model Sidecar cannot price."""
+    The service accepts only ids with a price (`extras` are those `MODEL_PRICES` adds), so
+    nothing is ever counted, limited or billed for a model it cannot price; the direct client
+    (`strict=False`) takes any well-formed `claude-…` id, as the seed did."""
     value = name.strip()
     if value.lower() in ALIASES:
         return ALIASES[value.lower()]
     if value in RETIRED:
         raise ValueError(f"{value[:100]!r} is retired; use {RETIRED[value]!r} or a current id")
+    well_formed = value.startswith("claude-") and len(value) <= 100 and \
+        not any(c.isspace() for c in value)
+    if not strict and well_formed:
+        return value
     allowed = known_ids(extras)
     if value not in allowed:
         choices = ", ".join([*ALIASES, *allowed])

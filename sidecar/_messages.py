@@ -31,7 +31,7 @@ ROLES = ("user", "assistant")
 def resolve_model(model: str) -> str:
     """The id sent to Claude for a `Model` member, an alias or a full id."""
     try:
-        return models.resolve(model)
+        return models.resolve(model, strict=False)
     except ValueError as exc:
         raise ValidationError(str(exc), field="model") from None
 
