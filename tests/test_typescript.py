@@ -51,7 +51,8 @@ def test_committed_openapi_matches_the_api() -> None:
 @pytest.fixture
 def app_client() -> Iterator[TestClient]:
     # No `with`: the lifespan (Redis) is not needed to serve files.
-    yield TestClient(create_app(load_settings()))
+    # Auth off: serving /demo needs no keys (the demo page mints its own token that way).
+    yield TestClient(create_app(load_settings(sidecar_auth="off")))
 
 
 def test_demo_page_and_assets_are_served(app_client: TestClient) -> None:

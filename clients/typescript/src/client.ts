@@ -19,6 +19,7 @@ import type {
   ReportRow,
   TokenRequest,
   TokenResponse,
+  UsageReport,
 } from './types.js';
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -147,6 +148,12 @@ export class SidecarClient {
     if (request.budgetUsdPerDay !== undefined) body.budget_usd_per_day = request.budgetUsdPerDay;
     const minted = await this.json<TokenResponse>('/api/tokens', { method: 'POST', body, signal: options.signal });
     return { token: minted.token, expiresAt: minted.expires_at, tenant: minted.tenant, subject: minted.subject };
+  }
+
+  /** `GET /api/usage`: what the caller (the tenant for a service key, the subject for a token)
+   * has spent and has left, per UTC day and month. */
+  getUsage(options: { signal?: AbortSignal } = {}): Promise<UsageReport> {
+    return this.json<UsageReport>('/api/usage', { signal: options.signal });
   }
 
   /** Forgets the cached `getToken()` token (e.g. at sign-out): the next request asks again. */

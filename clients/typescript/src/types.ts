@@ -202,3 +202,18 @@ export type TokenResponse = {
   tenant: string;
   subject: string;
 };
+
+/** Per UTC window: `day` and `month` (a token's own budget has a `day` only). */
+export type UsageWindows<T> = { day?: T; month?: T };
+
+/** `GET /api/usage`: the caller's spending — the tenant's for a service key, the subject's for a
+ * token. `spent_usd` is settled jobs' `cost_usd`, `reserved_usd` unfinished jobs at their worst
+ * case; a `null` budget (and remaining) is no limit. */
+export type UsageReport = {
+  tenant: string;
+  subject: string | null;
+  spent_usd: UsageWindows<number>;
+  reserved_usd: UsageWindows<number>;
+  budget_usd: UsageWindows<number | null>;
+  remaining_usd: UsageWindows<number | null>;
+};

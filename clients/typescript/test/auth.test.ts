@@ -358,4 +358,11 @@ describe('mintToken', () => {
     expect(calls[0]?.body).toEqual({ subject: 'bob' });
     expect(error).toMatchObject({ status: 403, type: 'forbidden' });
   });
+
+  it('getUsage() reads GET /api/usage with the token', async () => {
+    const report = { tenant: 'council', subject: 'alice', spent_usd: { day: 0.01 }, reserved_usd: { day: 0 }, budget_usd: { day: 0.5 }, remaining_usd: { day: 0.49 } };
+    const { fetch, calls } = mockFetch(() => json(report));
+    expect(await new SidecarClient({ fetch, getToken: () => 'tok' }).getUsage()).toEqual(report);
+    expect(calls[0]).toMatchObject({ url: '/api/usage', method: 'GET', headers: { authorization: 'Bearer tok' } });
+  });
 });

@@ -23,6 +23,7 @@ type JobBody = JsonBody<paths['/api/jobs']['post']>;
 type ChatBody = JsonBody<paths['/api/chat']['post']>;
 type ChatStreamBody = JsonBody<paths['/api/chat/stream']['post']>;
 type BatchBody = JsonBody<paths['/api/batches']['post']>;
+type TokenBody = JsonBody<paths['/api/tokens']['post']>;
 /** An object type without its index signature (the named indicators only). */
 type Known<O> = { [K in keyof O as string extends K ? never : number extends K ? never : K]: O[K] };
 
@@ -40,6 +41,7 @@ export type Checks = [
   Expect<Same<T.HistoryItem, S['HistoryItem']>>,
   Expect<Equal<T.Priority, NonNullable<JobBody['priority']>>>,
   Expect<Equal<T.Audience, NonNullable<S['DroughtInput']['audience']>>>,
+  Expect<Matches<T.TokenRequest, TokenBody>>,
   // responses
   Expect<Matches<T.Job, S['JobView']>>,
   Expect<Equal<T.JobStatus, S['JobView']['status']>>,
@@ -50,6 +52,7 @@ export type Checks = [
   Expect<Same<T.ErrorInfo, S['ErrorInfo']>>,
   Expect<Same<T.JobLinks, S['JobLinks']>>,
   Expect<Same<T.ChatResponse, S['ChatResponse']>>,
+  Expect<Same<T.TokenResponse, S['TokenMinted']>>,
   // the drought analysis a job's result carries
   Expect<Matches<T.DroughtAnalysis, S['DroughtAnalysis']>>,
   Expect<Equal<T.RiskLevel, S['DroughtAnalysis']['risk_level']>>,

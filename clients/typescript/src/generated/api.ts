@@ -94,7 +94,8 @@ export interface paths {
         /**
          * Cancel Job
          * @description A queued job never runs; a running one is stopped (its upstream stream closed) and
-         *     keeps its partial text.
+         *     keeps its partial text. A single-flight follower is cancelled alone: the run it mirrors
+         *     goes on for its leader.
          */
         delete: operations["cancel_job_api_jobs__job_id__delete"];
         options?: never;
@@ -113,6 +114,7 @@ export interface paths {
          * Job Events
          * @description Server-Sent Events: `status`, `token`, `reset`, then `done` with the job's JSON.
          *     Reconnect with `Last-Event-ID` (or `?last_event_id=`) to get exactly what followed it.
+         *     A browser's EventSource may pass its token as `?access_token=`.
          */
         get: operations["job_events_api_jobs__job_id__events_get"];
         put?: never;
@@ -175,7 +177,9 @@ export interface paths {
         /**
          * Create Batch
          * @description Up to 10 000 job bodies; `mode` `queue` (the batch queue, through the limiter) or
-         *     `anthropic_batch` (one Anthropic Message Batch, half price).
+         *     `anthropic_batch` (one Anthropic Message Batch, half price). Every job counts against the
+         *     caller's per-tenant quotas, queue cap and budgets, as if sent alone; all run at batch
+         *     priority.
          */
         post: operations["create_batch_api_batches_post"];
         delete?: never;
@@ -214,7 +218,8 @@ export interface paths {
         };
         /**
          * Batch Events
-         * @description `progress` events whenever the counts change, then `done`.
+         * @description `progress` events whenever the counts change, then `done`. A browser's EventSource
+         *     may pass its token as `?access_token=`.
          */
         get: operations["batch_events_api_batches__batch_id__events_get"];
         put?: never;
@@ -245,6 +250,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mint Token
+         * @description A token for one end user (`subject`) of the caller's tenant: `Authorization: Bearer` on
+         *     the job, chat and batch routes, `?access_token=` on event streams. It sees only its
+         *     subject's work, and spends at most `budget_usd_per_day` a day.
+         */
+        post: operations["mint_token_api_tokens_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage
+         * @description Spent (settled jobs' `cost_usd`), reserved (jobs not yet finished, at their worst
+         *     case), budget and remaining, per UTC day and month: the tenant's for a service key, the
+         *     subject's for a browser token.
+         */
+        get: operations["usage_api_usage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/limits": {
         parameters: {
             query?: never;
@@ -255,7 +304,8 @@ export interface paths {
         /**
          * Limits
          * @description Limits (learned or configured), capacity remaining now, calls in flight, jobs waiting,
-         *     and upstream 429/529 counts, per model; client keys' buckets under `clients`.
+         *     and upstream 429/529 counts, per model; the caller's tenant's buckets under `clients`
+         *     (service keys only: a browser token has no business with the service's capacity).
          */
         get: operations["limits_api_limits_get"];
         put?: never;
@@ -548,6 +598,17 @@ export interface components {
              */
             urgency: "immediate" | "this_week" | "this_month" | "seasonal";
         };
+        /** TokenMinted */
+        TokenMinted: {
+            /** Token */
+            token: string;
+            /** Expires At */
+            expires_at: string;
+            /** Tenant */
+            tenant: string;
+            /** Subject */
+            subject: string;
+        };
         /** Usage */
         Usage: {
             /**
@@ -780,6 +841,8 @@ export interface operations {
         parameters: {
             query?: {
                 last_event_id?: string | null;
+                /** @description a browser token, for EventSource (which cannot send headers) */
+                access_token?: string | null;
             };
             header?: {
                 "last-event-id"?: string | null;
@@ -1007,7 +1070,10 @@ export interface operations {
     };
     batch_events_api_batches__batch_id__events_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description a browser token, for EventSource (which cannot send headers) */
+                access_token?: string | null;
+            };
             header?: never;
             path: {
                 batch_id: string;
@@ -1069,6 +1135,72 @@ export interface operations {
             };
         };
     };
+    mint_token_api_tokens_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Subject
+                     * @description the end user the token stands for
+                     */
+                    subject: string;
+                    /**
+                     * Ttl Seconds
+                     * @default 900
+                     */
+                    ttl_seconds?: number;
+                    /** Budget Usd Per Day */
+                    budget_usd_per_day?: (number) | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenMinted"];
+                };
+            };
+            /** @description a browser token cannot mint tokens */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    usage_api_usage_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     limits_api_limits_get: {
         parameters: {
             query?: never;
@@ -1110,6 +1242,13 @@ export interface operations {
                 content: {
                     "application/json": unknown;
                 };
+            };
+            /** @description METRICS_TOKEN is set and was not sent */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {

@@ -78,6 +78,9 @@ describe('browser tokens', () => {
     expect(done).toMatchObject({ type: 'done', data: { id: accepted.id, status: 'succeeded' } });
     expect((await alice.client.getJob(accepted.id)).status).toBe('succeeded');
     expect(alice.getToken).toHaveBeenCalledTimes(1);
+    const usage = await alice.client.getUsage();
+    expect(usage).toMatchObject({ tenant: stack.tenant, subject: 'alice' });
+    expect(usage.spent_usd.day).toBeCloseTo(done.data.cost_usd, 6); // alice's only job
 
     // The same stream through an EventSource, which cannot send headers: the token rides in the URL.
     const viaEventSource = new SidecarClient({ baseUrl: stack.keyed_url, getToken: alice.getToken, transport: 'eventsource', EventSource: NodeEventSource });
