@@ -170,6 +170,11 @@ class Settings(BaseSettings):
             parse_api_key(item)  # raises naming what is wrong, never the secret itself
         return value
 
+    @field_validator("metrics_token", "flower_basic_auth", "anthropic_api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("sidecar_auth", mode="before")
     @classmethod
     def _lower_auth(cls, value: Any) -> Any:
