@@ -269,6 +269,121 @@ def check_custom(name: str, obj: dict, objs: list[dict]) -> None:
         problem(name, "custom resource of a kind this script does not know")
 
 
+COMPONENTS = ("api", "worker", "beat", "flower")
+PLACEHOLDER = "change-me"
+
+
+def component_of(obj: dict) -> str | None:
+    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """A label selector (matchLabels and In/NotIn/Exists/DoesNotExist) against pod labels."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        if ((op == "In" and labels.get(key) not in values)
+                or (op == "NotIn" and labels.get(key) in values)
+                or (op == "Exists" and key not in labels)
+                or (op == "DoesNotExist" and key in labels)):
+            return False
+    return True
+
+
+def container_env(spec: dict) -> dict[str, dict]:
+    return {e["name"]: e for c in spec.get("containers", []) for e in c.get("env", [])}
+
+
+def check_network_policies(label: str, objs: list[dict]) -> None:
+    """Default deny in and out, each component selected by a policy of its own, Redis reached
+    only by the components, and only workers allowed out of the cluster (HTTPS)."""
+    policies = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    denies = [p for p in policies if p["spec"]["podSelector"] == {}
+              and {"Ingress", "Egress"} <= set(p["spec"].get("policyTypes", []))
+              and not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    if not denies:
+        problem(label, "no default-deny NetworkPolicy (podSelector {}, Ingress and Egress)")
+    pods = {component_of(o): o["spec"]["template"]["metadata"]["labels"]
+            for o in objs if pod_spec(o) is not None}
+    for component in (*COMPONENTS, "redis"):
+        own = [p for p in policies if p not in denies and component in pods
+               and selects(p["spec"]["podSelector"], pods[component])]
+        if not own:
+            problem(label, f"no NetworkPolicy allows {component} anything")
+        for policy in own:
+            for rule in policy["spec"].get("egress") or []:
+                for peer in rule.get("to") or [{}]:
+                    outside = "ipBlock" in peer or not peer
+                    ports = {port.get("port") for port in rule.get("ports") or [{}]}
+                    if outside and (component != "worker" or ports != {443}):
+                        problem(label, f"{policy['metadata']['name']}: {component} may leave "
+                                       f"the cluster on ports {ports}")
+            if component != "redis":
+                continue
+            for rule in policy["spec"].get("ingress") or []:
+                for peer in rule.get("from") or [{}]:
+                    who = peer.get("podSelector")
+                    if who is None or "namespaceSelector" in peer or any(
+                            selects(who, labels) for c, labels in pods.items()
+                            if c not in COMPONENTS) or selects(who, {}):
+                        problem(label, f"{policy['metadata']['name']}: redis admits {peer}")
+
+
+def check_secrets_and_redis(label: str, objs: list[dict]) -> None:
+    """The API holds keys but no Claude key; every Redis URL logs in; Redis runs its users."""
+    config = {k: v for o in objs if o["kind"] == "ConfigMap"
+              and o["metadata"]["name"].startswith("sidecar-config")
+              for k, v in o.get("data", {}).items()}
+    if config.get("SIDECAR_AUTH", "on") != "on" and not label.endswith("/dev"):
+        problem(label, "SIDECAR_AUTH is not on (only the local dev overlay may turn it off)")
+    if "REDIS_URL" in config:
+        problem(label, "REDIS_URL in the ConfigMap: each Deployment sets its own, with its user")
+    for obj in objs:
+        spec, component = pod_spec(obj), component_of(obj)
+        if spec is None or component not in (*COMPONENTS, "redis"):
+            continue
+        name = f"{label} {obj['kind']}/{obj['metadata']['name']}"
+        env = container_env(spec)
+        if component in ("api", "beat", "flower") and "ANTHROPIC_API_KEY" in env:
+            problem(name, "holds ANTHROPIC_API_KEY (only workers call Claude)")
+        if component == "api":
+            ref = env.get("SIDECAR_API_KEYS", {}).get("valueFrom", {}).get("secretKeyRef", {})
+            if not ref or ref.get("optional"):
+                problem(name, "SIDECAR_API_KEYS is not required from the Secret")
+        if component in COMPONENTS:
+            url = env.get("REDIS_URL", {}).get("value", "")
+            if not re.match(rf"rediss?://{component}:[^@/]+@", url):
+                problem(name, f"REDIS_URL {url!r} does not log in as user {component!r}")
+        if component == "redis":
+            args = [arg for c in spec["containers"] for arg in c.get("args", [])]
+            init = [arg for c in spec.get("initContainers", []) for arg in c.get("command", [])]
+            if "--aclfile" not in args or not any(a.endswith("redis-users.sh") for a in init):
+                problem(name, "Redis does not start with the users of redis-users.sh")
+
+
+def check_secret_example(path: str, rendered_paths: list[str]) -> None:
+    """Every key the pods read is documented, and no value is one the services would accept."""
+    (secret,) = [o for o in yaml.safe_load_all(Path(path).read_text()) if o]
+    values = secret.get("stringData", {})
+    wanted = set()
+    for rendered_path in rendered_paths:
+        for obj in yaml.safe_load_all(Path(rendered_path).read_text()):
+            spec = pod_spec(obj) if obj else None
+            for container in (spec or {}).get("containers", []) + (spec or {}).get(
+                    "initContainers", []):
+                for env in container.get("env", []):
+                    ref = env.get("valueFrom", {}).get("secretKeyRef", {})
+                    if ref.get("name") == "sidecar-secrets":
+                        wanted.add(ref["key"])
+    for key in sorted(wanted - values.keys()):
+        problem("secret.example.yaml", f"no {key}, which the pods read")
+    for key, value in values.items():
+        if value and PLACEHOLDER not in value:
+            problem("secret.example.yaml", f"{key} holds a value, not the {PLACEHOLDER!r} "
+                                           "placeholder the services refuse")
+
+
 def check_file(label: str, path: str, versions: list[str], rendered: bool = True) -> None:
     objs = [o for o in yaml.safe_load_all(Path(path).read_text()) if o]
     print(f"  {label}: {len(objs)} objects")
@@ -316,6 +431,8 @@ def check_file(label: str, path: str, versions: list[str], rendered: bool = True
     for beat in deployments.get("beat", []):
         if beat["spec"].get("replicas") != 1 or beat["spec"]["strategy"]["type"] != "Recreate":
             problem(label, "beat must have replicas 1 and strategy Recreate (leader-safe)")
+    check_network_policies(label, objs)
+    check_secrets_and_redis(label, objs)
 
 
 versions = sys.argv[1].split()
@@ -323,13 +440,15 @@ check_file("secret.example.yaml", sys.argv[2], versions, rendered=False)
 for arg in sys.argv[3:]:
     label, _, path = arg.partition("=")
     check_file(label, path, versions)
+check_secret_example(sys.argv[2], [arg.partition("=")[2] for arg in sys.argv[3:]
+                                   if not arg.startswith("deploy/overlays/dev=")])
 print(f"  {len(problems)} problem(s)")
 sys.exit(1 if problems else 0)
 PY
 then
     fail "Kubernetes objects (see the errors above)"
 else
-    pass "Kubernetes objects: schemas, custom resources, pod hardening"
+    pass "Kubernetes objects: schemas, custom resources, pod hardening, NetworkPolicies, secrets"
 fi
 
 # --- 4. Dockerfiles ----------------------------------------------------------------------------

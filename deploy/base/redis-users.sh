@@ -41,7 +41,8 @@ digest() {
 # the template's placeholder, or not URL-safe (it goes into REDIS_URL as it is).
 password() {
     eval "value=\${REDIS_PASSWORD_$1:-\${REDIS_PASSWORD:-}}"
-    [ -n "$value" ] || fail "no password for user $2: set REDIS_PASSWORD (openssl rand -hex 32)"
+    [ -n "$value" ] || fail "no password for user $2: set REDIS_PASSWORD_$1 or REDIS_PASSWORD" \
+        "(e.g. openssl rand -hex 32)"
     [ "${#value}" -ge 16 ] || fail "the password of user $2 is shorter than 16 characters"
     case $value in
         *change-me* | *CHANGE-ME* | *changeme*) fail "the password of user $2 is a placeholder" ;;
