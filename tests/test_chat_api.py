@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sidecar.sse import parse_lines
 from tests.conftest import Stack
+from tests.procs import wait_until
 from tests.stack import start_api
 
 pytestmark = pytest.mark.integration
@@ -78,13 +79,17 @@ def test_cache_expires(stack: Stack) -> None:
     body = {"message": _unique(), "max_tokens": 10}
     first = httpx.post(stack.url + "/api/chat", json=body, timeout=30).json()
     client = redis_lib.Redis.from_url(stack.redis_url)
-    try:
-        ours = [k for k in client.scan_iter("sidecar:{cache:*}:answer")
+    def ours() -> list[bytes]:
+        return [k for k in client.scan_iter("sidecar:{cache:*}:answer")
                 if json.loads(client.get(k) or "{}").get("job_id") == first["job_id"]]
-        assert len(ours) == 1
-        assert 3500 < client.ttl(ours[0]) <= 3600  # CACHE_TTL_MINUTES=60
+
+    try:
+        # The worker caches the answer right after the job's `done` reached the caller.
+        wait_until(lambda: len(ours()) == 1, 5, "answer cached")
+        (key,) = ours()
+        assert 3500 < client.ttl(key) <= 3600  # CACHE_TTL_MINUTES=60
         assert httpx.post(stack.url + "/api/chat", json=body, timeout=30).json()["cached"]
-        client.pexpire(ours[0], 1)  # let the hour pass
+        client.pexpire(key, 1)  # let the hour pass
         time.sleep(0.05)
         again = httpx.post(stack.url + "/api/chat", json=body, timeout=30).json()
         assert again["cached"] is False and again["job_id"] != first["job_id"]
