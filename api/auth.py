@@ -10,6 +10,7 @@ verify them with nothing shared but the configuration.
 from __future__ import annotations
 
 import hmac
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
@@ -22,6 +23,7 @@ from shared.settings import Settings
 
 ISSUER = "sidecar"
 ALGORITHM = "HS256"
+VERIFIED_CACHE_SIZE = 10_000
 LOCAL_TENANT = "local"  # every caller's tenant when SIDECAR_AUTH=off
 # Signs tokens when auth is off: they then guard nothing (every route is open) but still carry
 # a subject, so a demo page behaves as it would with keys.
@@ -70,6 +72,7 @@ class Keyring:
         self._signing = {k.tenant: _signing_key(k.secret.encode()) for k in settings.api_keys()}
         if self.open:
             self._signing[LOCAL_TENANT] = _signing_key(_OPEN_SIGNING_SECRET)
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def tenant_of(self, secret: str) -> str | None:
         return self._tenants.get(sha256(secret.encode()).digest())
@@ -86,8 +89,21 @@ class Keyring:
 
     def verify(self, token: str) -> Principal:
         """The token's principal; Unauthorized when it is expired, forged, malformed or its
-        tenant's key is gone. The tenant is read before the signature is checked only to pick
-        the key; nothing from an unverified token is trusted."""
+        tenant's key is gone. A browser sends the same token with every request: once
+        verified, it is remembered until it expires (two JWT decodes cost more than the rest
+        of a submission's checks)."""
+        known = self._verified.get(token)
+        if known is not None and known[1] > time.time():
+            return known[0]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()  # bounded: a flood of distinct tokens costs a re-verify
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
+        # The tenant is read before the signature is checked only to pick the key; nothing
+        # from an unverified token is trusted.
         try:
             tenant = jwt.decode(token, options={"verify_signature": False}).get("ten")
             key = self._signing.get(tenant) if isinstance(tenant, str) else None
@@ -100,8 +116,9 @@ class Keyring:
         except jwt.PyJWTError:
             raise Unauthorized("invalid token") from None
         budget = claims.get("bud")
-        return Principal(str(tenant), str(claims["sub"]),
-                         float(budget) if isinstance(budget, int | float) else None)
+        principal = Principal(str(tenant), str(claims["sub"]),
+                              float(budget) if isinstance(budget, int | float) else None)
+        return principal, float(claims["exp"])
 
     def authenticate(self, credential: str, allow_token: bool = True) -> Principal:
         """The principal a bearer credential stands for."""
