@@ -140,7 +140,12 @@ def main() -> None:
     figures = measure(args.rounds, args.posts, args.base)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    write_results(RESULTS_DIR / "auth.json", {"commit": commit, "base": args.base,
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown") \
+        if Path("/proc/cpuinfo").exists() else "unknown"
+    write_results(RESULTS_DIR / "auth.json", {"commit": commit, "cpu": cpu,
+                                             "cores": os.cpu_count(), "base": args.base,
                                              "rounds": args.rounds, "posts": args.posts,
                                              "figures": figures})
     print(f"{'variant':<18} {'p50 ms (median / worst)':>26} {'p99 ms (median / worst)':>26}"
