@@ -88,7 +88,7 @@ def test_weak_or_template_keys_are_refused(monkeypatch: pytest.MonkeyPatch, keys
 
 
 def test_no_keys_fails_closed_unless_auth_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(SettingsError, match="SIDECAR_API_KEYS.*SIDECAR_AUTH"):
+    with pytest.raises(SettingsError, match=r"SIDECAR_API_KEYS.*SIDECAR_AUTH"):
         load_settings().require_auth()
     monkeypatch.setenv("SIDECAR_AUTH", "off")
     load_settings().require_auth()
