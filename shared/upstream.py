@@ -79,17 +79,33 @@ def retry_after(exc: BaseException) -> float | None:
         return None
 
 
+def should_retry(exc: BaseException) -> bool | None:
+    """Claude's own verdict on another attempt (`x-should-retry: true|false`), when it gave one;
+    the SDK obeys it before any rule of its own, and so do we."""
+    if not isinstance(exc, anthropic.APIStatusError):
+        return None
+    return {"true": True, "false": False}.get(exc.response.headers.get("x-should-retry", ""))
+
+
 def is_retryable(exc: BaseException, max_retry_after: float | None = None) -> bool:
-    """Connection drops, 5xx/529, overloads inside a stream and a 429 that says when to come
-    back retry; a 4xx is the caller's mistake, and a 429 without retry-after is a spend limit
-    (as is one asking for longer than `max_retry_after`)."""
+    """Claude's `x-should-retry` first, as the SDK reads it: `false` is final whatever the
+    status, `true` retries (a 429 without retry-after too, on our backoff). Without it:
+    connection drops, 5xx/529, overloads inside a stream and a 429 that says when to come back
+    retry; a 4xx is the caller's mistake, and a 429 without retry-after is a spend limit. A
+    429 asking for longer than `max_retry_after` is the caller's to wait out, never ours."""
     if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
         return True
     if not isinstance(exc, anthropic.APIStatusError):
         return False
+    after = retry_after(exc)
+    if exc.status_code == 429 and after is not None and max_retry_after is not None \
+            and after > max_retry_after:
+        return False
+    verdict = should_retry(exc)
+    if verdict is not None:
+        return verdict
     if exc.status_code == 429:
-        after = retry_after(exc)
-        return after is not None and (max_retry_after is None or after <= max_retry_after)
+        return after is not None
     if exc.status_code >= 500 or exc.status_code in (408, 409):
         return True
     return exc.status_code < 400 and error_type(exc) in RETRYABLE_TYPES

@@ -16,10 +16,17 @@ import anthropic
 import httpx2
 
 from shared.settings import Settings
-from shared.upstream import caller_error, error_type, is_retryable, message, retry_after
+from shared.upstream import (
+    caller_error,
+    error_type,
+    is_retryable,
+    message,
+    retry_after,
+    should_retry,
+)
 
 __all__ = ["caller_error", "describe", "error_type", "is_retryable", "message", "retry_after",
-           "stream_once"]
+           "should_retry", "stream_once"]
 
 
 def create_client(settings: Settings, max_connections: int) -> anthropic.AsyncAnthropic:
@@ -118,8 +125,11 @@ def _usage(usage: Any) -> dict[str, int]:
 
 def describe(exc: BaseException) -> dict[str, str]:
     """The job error for a call that failed for good: Claude's error type and status with a
-    fixed summary, never Claude's own message (the worker logs that)."""
-    if isinstance(exc, anthropic.RateLimitError) and retry_after(exc) is None:
+    fixed summary, never Claude's own message (the worker logs that). A 429 with neither a
+    retry-after nor `x-should-retry: true` is a spend limit; one that asked to be retried was a
+    rate limit that held through every retry."""
+    if isinstance(exc, anthropic.RateLimitError) and retry_after(exc) is None \
+            and should_retry(exc) is not True:
         return {"type": "spend_limit", "message": "Claude answered 429 without retry-after "
                 "(a spend or usage limit, not a rate limit)"}
     return caller_error(error_type(exc), getattr(exc, "status_code", None))
