@@ -4,7 +4,6 @@ worth retrying — exactly one retry layer (the SDK's own retries are off)."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -114,10 +113,12 @@ async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -
         await _note_upstream_error(ctx, job, exc)
         raise
     finally:
-        await coalescer.flush()
-        state.settle()
-        if reservation is not None:
-            await admission.settle(ctx.limiter, reservation, state.completion.usage)
+        try:
+            await coalescer.flush()  # raises when the text could not be delivered
+        finally:
+            state.settle()
+            if reservation is not None:
+                await admission.settle(ctx.limiter, reservation, state.completion.usage)
     if coalescer.refused:
         raise Cancelled(job.id) if coalescer.refused == -2 else LostJob(job.id)
 
@@ -210,11 +211,8 @@ class Job:
 async def call_with_retries(ctx: Context, job: Job, state: Attempts) -> None:
     """Exactly one retry layer (the SDK's own retries are off)."""
 
-    sent = itertools.count(1)
-
-    async def emit(text: str) -> int:
-        return await _through_outages(ctx.store.append_token, job.id, job.owner, text,
-                                      next(sent))
+    async def emit(text: str, seq: int) -> int:  # the coalescer numbers the chunks
+        return await _through_outages(ctx.store.append_token, job.id, job.owner, text, seq)
 
     coalescer = Coalescer(emit, ctx.token_window)
     retrying = AsyncRetrying(
