@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
 from hashlib import sha256
 from typing import Any
 
@@ -23,8 +24,38 @@ from shared.budgets import SPEND_TTL_SECONDS
 from shared.cache import FLIGHT_TTL_SECONDS
 from shared.redis import queue_script, reload_if_lost
 from shared.schemas import FINISHED
+from shared.taskwire import run_job_message
 
 Record = dict[str, str]
+
+
+class Outcome(StrEnum):
+    """What a claim found (see `shared/lua/job/claim.lua`)."""
+
+    CLAIMED = "claimed"  # the caller owns the job and runs it
+    FINISHED = "finished"  # it already ended: a late or second delivery
+    BUSY = "busy"  # another worker holds a live lease on it
+    MISSING = "missing"  # no record (expired, or never created)
+    CANCEL = "cancel"  # cancelled while queued: the caller owns it and must finish it cancelled
+    EXHAUSTED = "exhausted"  # delivered too many times: the caller must fail it
+    UNADMITTED = "unadmitted"  # the admission queued before it failed: nothing changed
+
+
+class Renewal(IntEnum):
+    """What a lease renewal found (see `shared/lua/job/renew.lua`)."""
+
+    LOST = 0  # another worker owns the job now: stop without writing
+    RENEWED = 1
+    CANCEL = 2  # renewed, and its caller asked to cancel it
+    IDLE = 3  # not running: not claimed yet, sent back to the queue, or ended
+
+
+class Refusal(IntEnum):
+    """Why a token append or an attempt was refused (negative, where an event id would be)."""
+
+    LOST = -1  # another worker owns the job now
+    CANCELLED = -2  # its caller cancelled it
+    LOG_LOST = -3  # Redis lost the log's tail: send the attempt's whole text again
 
 
 def utcnow() -> str:
@@ -69,7 +100,7 @@ class Claim:
     """What a claim found: its outcome (see `scripts.CLAIM`), the attempt it began (0 for
     none) and the record after it ({} when the job is missing or nothing was claimed)."""
 
-    outcome: str
+    outcome: Outcome
     attempt: int
     record: Record
 
@@ -80,7 +111,8 @@ def claimed(result: Any) -> Claim:
         raise result
     outcome, attempt, flat = result
     pairs = [as_str(v) for v in flat]
-    return Claim(as_str(outcome), int(attempt), dict(zip(pairs[::2], pairs[1::2], strict=True)))
+    return Claim(Outcome(as_str(outcome)), int(attempt),
+                 dict(zip(pairs[::2], pairs[1::2], strict=True)))
 
 
 def view(record: Record) -> dict[str, Any]:
@@ -141,6 +173,10 @@ class JobStore:
         self._cancel = redis.register_script(scripts.CANCEL)
         self._requeue = redis.register_script(scripts.REQUEUE)
         self._release = redis.register_script(scripts.RELEASE)
+        self._send_again = redis.register_script(scripts.SEND_AGAIN)
+        self._defer = redis.register_script(scripts.DEFER)
+        self._due = redis.register_script(scripts.DUE)
+        self._heartbeat = redis.register_script(scripts.HEARTBEAT)
 
     @staticmethod
     def _keys(job_id: str) -> list[str]:
@@ -248,16 +284,15 @@ class JobStore:
         """Queue a claim on `pipe` (two results: the lease index's, then the claim's; see
         `claimed`). With `admitted` (an in-flight set and a call id), the claim happens only if
         an admission queued before it on the same pipeline put the call in that set.
-        The job is put in the lease index first, so the reaper can find it if this worker dies
-        right after."""
+        The same script puts the job in the lease index, so the reaper can find it if this
+        worker dies right after."""
         payload = events.data({"status": "running"})
         args: list[str | float] = [owner, lease, max_deliveries, utcnow(), payload, self.ttl,
-                                   "1" if begin else "0"]
-        claim_keys = self._keys(job_id)
+                                   "1" if begin else "0", job_id]
+        claim_keys = [*self._keys(job_id), keys.leases()]
         if admitted is not None:
             claim_keys.append(admitted[0])
             args.append(admitted[1])
-        pipe.zadd(keys.leases(), {job_id: time.time() + lease})
         queue_script(pipe, self._claim, claim_keys, args)
 
     async def claim(self, job_id: str, owner: str, lease: float, max_deliveries: int,
@@ -266,7 +301,7 @@ class JobStore:
         for _ in range(2):
             async with self.redis.pipeline(transaction=False) as pipe:
                 self.queue_claim(pipe, job_id, owner, lease, max_deliveries, begin)
-                _, result = await pipe.execute(raise_on_error=False)
+                (result,) = await pipe.execute(raise_on_error=False)
             if not await reload_if_lost(self.redis, [result], self._claim):
                 break
         return claimed(result)
@@ -274,12 +309,17 @@ class JobStore:
     async def begin_attempt(self, job_id: str, owner: str) -> int:
         return int(await self._begin(self._keys(job_id), [owner, self.ttl]))
 
-    async def append_token(self, job_id: str, owner: str, text: str, seq: int) -> int:
+    async def append_token(self, job_id: str, owner: str, text: str, seq: int,
+                           acked: int = 0, whole: str = "") -> int:
         """Append a chunk of text; `seq` (increasing per owner) makes a resend after a lost
-        reply harmless."""
+        reply harmless. `acked` is the highest event id this owner was answered with: a log
+        shorter than that lost its tail in Redis (see `Refusal.LOG_LOST`), and `whole`, the
+        attempt's text so far, lets the script repair it without reusing an id."""
         payload = events.data({"text": text})
-        return int(await self._token(self._keys(job_id),
-                                     [owner, payload, utcnow(), self.ttl, seq, len(text)]))
+        args: list[str | int] = [owner, payload, utcnow(), self.ttl, seq, len(text), acked]
+        if whole:
+            args.append(events.data({"text": whole}))
+        return int(await self._token(self._keys(job_id), args))
 
     async def note_usage(self, job_id: str, owner: str, usage: dict[str, int],
                          settled: bool = False) -> None:
@@ -288,21 +328,44 @@ class JobStore:
         the last attempt's whole usage."""
         await self._usage(self._keys(job_id), [owner, json.dumps(usage), "1" if settled else "0"])
 
-    async def renew(self, job_id: str, owner: str, lease: float) -> int:
-        return int(await self._renew(self._keys(job_id), [owner, lease]))
+    async def renew_many(self, held: list[tuple[str, str]], lease: float) -> list[Renewal]:
+        """Renew the leases of many (job id, owner) pairs in one round trip."""
+        for _ in range(2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for job_id, owner in held:
+                    queue_script(pipe, self._renew, [*self._keys(job_id), keys.leases()],
+                                 [owner, lease, job_id])
+                results = await pipe.execute(raise_on_error=False)
+            if not await reload_if_lost(self.redis, results, self._renew):
+                break
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return [Renewal(int(r)) for r in results]
+
+    async def renew(self, job_id: str, owner: str, lease: float) -> Renewal:
+        return Renewal(await self._renew([*self._keys(job_id), keys.leases()],
+                                     [owner, lease, job_id]))
 
     async def finish(
-        self, job_id: str, owner: str, updates: dict[str, str]
+        self, job_id: str, owner: str, updates: dict[str, str],
+        answer: Mapping[str, Any] | None = None, cache_ttl: int = 0,
     ) -> dict[str, Any] | None:
-        """Record the outcome and emit `done`; None if this worker no longer owns the job."""
+        """Record the outcome and emit `done`; None if this worker no longer owns the job.
+        A succeeded leader's `answer` is cached for identical requests by the same script that
+        frees its flight."""
         record = await self.get(job_id)
         if record is None:
             return None
         updates = {"finished_at": utcnow(), **updates}
         final = view({**record, **updates})
         flat = [item for pair in updates.items() for item in pair]
-        done = await self._finish([*self._keys(job_id), *spend_keys(record)],
-                                  [owner, events.data(final), self.ttl, *flat])
+        digest = record.get("cache_key", "")
+        cache = [keys.flight(digest), keys.response_cache(digest)] if digest else ["", ""]
+        cached = json.dumps(answer) if answer is not None and digest else ""
+        done = await self._finish(
+            [*self._keys(job_id), keys.leases(), *cache, *spend_keys(record)],
+            [owner, events.data(final), self.ttl, job_id, cached, cache_ttl, *flat])
         return final if done else None
 
     async def cancel(self, job_id: str) -> str:
@@ -314,20 +377,47 @@ class JobStore:
             return record["status"]
         finished_at = utcnow()
         final = view({**record, "status": "cancelled", "finished_at": finished_at})
-        result = await self._cancel([*self._keys(job_id), *spend_keys(record)],
-                                    [events.data(final), finished_at, self.ttl])
+        digest = record.get("cache_key", "")
+        result = await self._cancel(
+            [*self._keys(job_id), keys.flight(digest) if digest else "", *spend_keys(record)],
+            [events.data(final), finished_at, self.ttl, job_id])
         return as_str(result)
 
-    async def release(self, job_id: str, owner: str) -> bool:
-        """Hand a job back to the queue (its worker is shutting down)."""
+    async def release(self, job_id: str, owner: str, queue: str) -> bool:
+        """Hand a job back to its queue (its worker is shutting down): the record and the
+        message in one step."""
         payload = events.data({"status": "queued", "reason": "worker_shutdown"})
-        released = await self._release(self._keys(job_id), [owner, payload, self.ttl])
-        await self.redis.zrem(keys.leases(), job_id)
-        return bool(released)
+        return bool(await self._release(
+            [*self._keys(job_id), keys.leases(), keys.celery_queue(queue)],
+            [owner, payload, self.ttl, job_id, run_job_message(job_id, queue)]))
 
     async def requeue_if_expired(self, job_id: str) -> bool:
+        """Send a job whose lease lapsed (its worker died) back to its queue; False when its
+        lease entry was stale (the entry is dropped or put right)."""
+        queue = as_str(await self.redis.hget(keys.job(job_id), "priority") or b"interactive")
         payload = events.data({"status": "queued", "reason": "worker_lost"})
-        return bool(await self._requeue(self._keys(job_id), [payload, self.ttl]))
+        return bool(await self._requeue(
+            [*self._keys(job_id), keys.leases(), keys.celery_queue(queue)],
+            [payload, self.ttl, job_id, run_job_message(job_id, queue)]))
+
+    async def send_again(self, job_id: str, queue: str, deferred: bool = False) -> bool:
+        """Put a still-queued job's message on its queue again: one parked in the deferred
+        set (only the caller that takes it out sends it), or one a stopping worker held."""
+        return bool(await self._send_again(
+            [*self._keys(job_id), keys.deferred() if deferred else "",
+             keys.celery_queue(queue)],
+            [job_id, run_job_message(job_id, queue)]))
+
+    async def defer(self, job_id: str, seconds: float) -> None:
+        """Park a queued job until its capacity is due (Redis's clock)."""
+        await self._defer([keys.deferred()], [job_id, seconds])
+
+    async def due(self, key: str, limit: int = 200) -> list[str]:
+        """Members of a time-scored set (leases, deferred) that are due by Redis's clock."""
+        return [as_str(v) for v in await self._due([key], [limit])]
+
+    async def heartbeat(self, worker: str, forget_after: float) -> None:
+        await self._heartbeat([keys.workers()], [worker, forget_after])
 
     async def last_event(self, job_id: str) -> bytes | None:
         frame = await self.redis.lindex(keys.events(job_id), -1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anthropic
@@ -13,14 +12,6 @@ from shared.limiter import Limiter
 from shared.metrics import Tally
 from shared.settings import Settings
 from workers.metrics import WorkerMetrics
-
-
-async def _no_defer(job_id: str, seconds: float) -> None:
-    raise RuntimeError("this context cannot defer jobs")
-
-
-async def _no_requeue(job_id: str, queue: str) -> None:
-    raise RuntimeError("this context cannot requeue jobs")
 
 
 class LostJob(Exception):
@@ -48,5 +39,3 @@ class Context:
     token_window: float = 0.01
     retry_base: float = 0.5
     retry_cap: float = 30.0
-    defer: Callable[[str, float], Awaitable[None]] = field(default=_no_defer)
-    requeue: Callable[[str, str], Awaitable[None]] = field(default=_no_requeue)

@@ -50,13 +50,15 @@ def _outcome(record: Record, state: Attempts, status: str, error: dict[str, str]
     return fields
 
 
-async def run_job(ctx: Context, job_id: str, hints: Hints | None = None) -> str:
+async def run_job(ctx: Context, job_id: str, hints: Hints | None = None,
+                  owner: str | None = None) -> str:
     """Run a delivered job to its end; returns what happened (for logs and tests).
 
     With the `hints` its message carried, taking capacity and claiming the job cost one round
     trip; without them, or when capacity is short, the record is read first and the job waits
     for capacity while still queued (or goes back to the queue for later)."""
-    job = Job(job_id, f"{ctx.worker_name}:{random.getrandbits(48):012x}", {}, {}, ctx.limiter)
+    owner = owner or f"{ctx.worker_name}:{random.getrandbits(48):012x}"
+    job = Job(job_id, owner, {}, {}, ctx.limiter)
     taken: Taken | str | None = None
     if hints is not None:
         taken = await _claim_at_once(ctx, job, hints)
@@ -104,7 +106,7 @@ async def _claim_at_once(ctx: Context, job: Job, hints: Hints) -> Taken | None:
             admitted = (keys.inflight(hints.model), job.reservation.call_id)
         ctx.store.queue_claim(pipe, job.id, job.owner, settings.job_lease_seconds,
                               settings.job_max_attempts, admitted=admitted)
-        *admission_result, _, claim_result = await pipe.execute(raise_on_error=False)
+        *admission_result, claim_result = await pipe.execute(raise_on_error=False)
     if admission_result and not (await ctx.limiter.admitted(hints.model,
                                                             admission_result[0])).admitted:
         job.reservation = None
@@ -135,7 +137,7 @@ async def _claim_patiently(ctx: Context, job: Job) -> Taken | str:
         if ctx.settings.limiter_enabled and record["status"] == "queued":
             job.reservation = await _reserve_before_claim(ctx, job)
     except admission.Defer as defer:
-        await ctx.defer(job.id, defer.seconds)
+        await ctx.store.defer(job.id, defer.seconds)
         return "deferred"
     except (admission.RateLimitDeadline, ValueError, KeyError) as exc:
         early = exc
@@ -172,8 +174,7 @@ async def _run_claimed(ctx: Context, job: Job, state: Attempts) -> str:
     except asyncio.CancelledError:
         if job.id in ctx.handing_back:  # the worker is stopping: another one takes over now
             await ctx.store.note_usage(job.id, job.owner, state.usage)  # billed by the next
-            if await ctx.store.release(job.id, job.owner):
-                await ctx.requeue(job.id, job.record["priority"])
+            await ctx.store.release(job.id, job.owner, job.record["priority"])
             return "handed back"
         if job.id not in ctx.cancel_requested:
             raise  # the lease was lost: leave the job to its new owner
@@ -196,25 +197,21 @@ async def _finish(ctx: Context, job: Job, state: Attempts, status: str,
     fields = _outcome(job.record, state, status, error, ctx.settings)
     # The last attempt's number is the job's count (attempts are numbered across deliveries).
     fields["attempts"] = str(state.count) if state.count else job.record.get("attempts", "0")
-    final = await ctx.store.finish(job.id, job.owner, fields)
+    final = await ctx.store.finish(job.id, job.owner, fields, _answer(job, fields, status),
+                                   ctx.cache.ttl)
     if final is None:
         return "lost"
     ctx.tally.job_ended(final)
     ctx.metrics.job_ended(final)
-    await _share_answer(ctx, job, final)
     return status
 
 
-async def _share_answer(ctx: Context, job: Job, final: dict[str, object]) -> None:
-    """Cache a leader's answer for identical requests (or free the flight if it failed)."""
-    key = job.record.get("cache_key")
-    if not key:
-        return
-    if final["status"] != "succeeded":
-        await ctx.cache.abandon(key)
-        return
-    result = final["result"]
-    assert isinstance(result, dict)
-    await ctx.cache.put(key, {"text": result.get("text", ""), "model": final["model"],
-                              "usage": final["usage"], "cost_usd": final["cost_usd"],
-                              "job_id": final["id"]})
+def _answer(job: Job, fields: dict[str, str], status: str) -> dict[str, object] | None:
+    """What identical requests are answered with from the cache, for a succeeded leader (the
+    script that ends the job stores it and frees the flight in one step)."""
+    if status != "succeeded" or not job.record.get("cache_key"):
+        return None
+    result = json.loads(fields["result"] or "{}")
+    return {"text": result.get("text", ""), "model": job.record["model"],
+            "usage": json.loads(fields["usage"]), "cost_usd": float(fields["cost_usd"]),
+            "job_id": job.id}

@@ -14,17 +14,18 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import random
 import socket
 import threading
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from shared import keys
 from shared.cache import ResponseCache
-from shared.jobstore import JobStore, as_str
+from shared.jobstore import JobStore, Renewal, as_str
 from shared.limiter import Limiter
 from shared.metrics import Tally
 from shared.redis import connect
@@ -38,18 +39,27 @@ from workers.runner import prepare, run_job
 log = logging.getLogger("sidecar.worker")
 
 HEARTBEAT_SECONDS = 5.0
+FORGET_WORKER_SECONDS = 3600.0  # a worker silent this long leaves the live set
 
-# Enqueues a job id again (on its queue); given by the Celery layer.
-Requeue = Callable[[str, str], None]
+
+@dataclass(eq=False)
+class Run:
+    """One delivery of a job running in this process. A job may be delivered twice to the same
+    process (Celery restoring a message while the first delivery still runs): each delivery is
+    its own Run, with its own owner token, so the second never hides the first from renewal or
+    cancellation."""
+
+    job_id: str
+    owner: str
+    task: asyncio.Task[str]
 
 
 class Runtime:
-    def __init__(self, settings: Settings, requeue: Requeue) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.requeue = requeue
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.loop = _new_loop()
-        self.running: dict[str, tuple[str, asyncio.Task[str]]] = {}
+        self.runs: set[Run] = set()
         self._thread = threading.Thread(target=self.loop.run_forever, name="sidecar-loop",
                                         daemon=True)
         self._thread.start()
@@ -66,33 +76,28 @@ class Runtime:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     async def _setup(self) -> Context:
-        self.redis = connect(self.settings.redis_url)
+        self.redis = connect(self.settings)
         store = JobStore(self.redis, self.settings.job_ttl_seconds)
         client = claude.create_client(self.settings, self.settings.worker_concurrency + 10)
         ctx = Context(settings=self.settings, store=store, client=client,
                       worker_name=self.name, limiter=Limiter(self.redis, self.settings),
                       cache=ResponseCache(self.redis, self.settings.cache_ttl_seconds),
-                      tally=Tally(self.redis),
-                      metrics=self.metrics, defer=self.defer, requeue=self._requeue)
+                      tally=Tally(self.redis), metrics=self.metrics)
         with contextlib.suppress(RedisError):  # Redis away at start: the patient path loads them
             await prepare(ctx)
         return ctx
 
+    def running(self, job_id: str) -> list[Run]:
+        return [run for run in self.runs if run.job_id == job_id]
+
     async def _hand_back_unclaimed(self, job_id: str) -> str:
-        """Stopped before it was claimed (waiting for capacity): send it to the queue again."""
+        """Stopped before it was claimed (waiting for capacity): send it to the queue again
+        (if it is still queued: the record and the message in one step)."""
         self.ctx.handing_back.discard(job_id)
         record = await self.ctx.store.get(job_id)
-        if record is not None and record["status"] == "queued":
-            await self._requeue(job_id, record["priority"])
+        if record is not None:
+            await self.ctx.store.send_again(job_id, record["priority"])
         return "handed back"
-
-    async def _requeue(self, job_id: str, queue: str) -> None:
-        await asyncio.to_thread(self.requeue, job_id, queue)
-
-    async def defer(self, job_id: str, seconds: float) -> None:
-        """Park a queued job in Redis until capacity is due; any worker's housekeeping sends it
-        back to its queue then (so a worker dying meanwhile loses nothing)."""
-        await self.redis.zadd(keys.deferred(), {job_id: time.time() + seconds})
 
     def run(self, job_id: str, hints: Hints | None = None) -> str:
         """Run a job on the loop and wait for it (called from a Celery task thread)."""
@@ -104,75 +109,104 @@ class Runtime:
     async def _run(self, job_id: str, hints: Hints | None) -> str:
         task = asyncio.current_task()
         assert task is not None
-        self.running[job_id] = ("", task)
+        run = Run(job_id, f"{self.name}:{random.getrandbits(48):012x}", task)
+        self.runs.add(run)
         self.metrics.running.inc()
         try:
-            outcome = await run_job(self.ctx, job_id, hints)
+            return await run_job(self.ctx, job_id, hints, run.owner)
         except asyncio.CancelledError:
             if job_id not in self.ctx.handing_back:
                 raise
-            outcome = await self._hand_back_unclaimed(job_id)
+            return await self._hand_back_unclaimed(job_id)
         finally:
-            self.running.pop(job_id, None)
+            self.runs.discard(run)
             self.metrics.running.dec()
-        if outcome != "busy":
-            await self.redis.zrem(keys.leases(), job_id)
-        return outcome
 
     async def _renew_leases(self) -> None:
-        """Keep our running jobs' leases fresh; stop jobs whose lease another worker took."""
-        lease = self.settings.job_lease_seconds
+        """Keep our running jobs' leases fresh; stop jobs whose lease another worker took.
+        A failed round (Redis restarting, a timeout) is logged and tried again at the next
+        tick: this loop must outlive every error, or every long job on this worker would be
+        taken over and run twice."""
+        every = self.settings.job_lease_seconds / 4
+        failing = False
         while True:
-            await asyncio.sleep(lease / 4)
-            for job_id, (_, task) in list(self.running.items()):
-                record = await self.ctx.store.get(job_id)
-                owner = (record or {}).get("owner", "")
-                if not owner.startswith(self.name + ":"):
-                    continue  # not claimed yet, or already finished
-                state = await self.ctx.store.renew(job_id, owner, lease)
-                await self.redis.zadd(keys.leases(), {job_id: time.time() + lease}, xx=True)
-                if state == 2:
-                    self._cancel(job_id)
-                elif state == 0:
-                    task.cancel()
+            await asyncio.sleep(every)
+            try:
+                await self.renew_once()
+            except Exception:  # whatever Redis did, the next tick tries again
+                if not failing:
+                    log.warning("lease renewal failed; retrying", exc_info=True)
+                failing = True
+                continue
+            if failing:
+                log.warning("lease renewal recovered")
+                failing = False
+
+    async def renew_once(self) -> None:
+        """One round of renewals for every run, in one round trip."""
+        runs = list(self.runs)
+        if not runs:
+            return
+        states = await self.ctx.store.renew_many([(run.job_id, run.owner) for run in runs],
+                                                 self.settings.job_lease_seconds)
+        for run, state in zip(runs, states, strict=True):
+            if state is Renewal.CANCEL:
+                self._cancel(run.job_id)
+            elif state is Renewal.LOST:
+                log.warning("job lost to another worker", extra={"job_id": run.job_id})
+                run.task.cancel()
 
     async def _reap(self) -> None:
         """Give jobs whose worker died (its lease lapsed) to a live worker, and send deferred
         jobs back to their queue when their capacity is due."""
         every = min(self.settings.job_lease_seconds / 4, 0.5)
+        failing = False
         while True:
             await asyncio.sleep(every)
-            with contextlib.suppress(Exception):
+            try:
                 await self.reap_once()
                 await self.release_deferred()
+            except Exception:  # the next tick tries again
+                if not failing:
+                    log.warning("reaper failed; retrying", exc_info=True)
+                failing = True
+                continue
+            if failing:
+                log.warning("reaper recovered")
+                failing = False
 
-    async def release_deferred(self) -> None:
-        for raw in await self.redis.zrangebyscore(keys.deferred(), 0, time.time(), 0, 200):
-            job_id = as_str(raw) if isinstance(raw, bytes | str) else str(raw)
-            if await self.redis.zrem(keys.deferred(), job_id):  # one worker wins each job
-                record = await self.ctx.store.get(job_id) or {}
-                await asyncio.to_thread(self.requeue, job_id, record.get("priority", "batch"))
+    async def release_deferred(self) -> list[str]:
+        released = []
+        for job_id in await self.ctx.store.due(keys.deferred()):
+            queue = await self.redis.hget(keys.job(job_id), "priority")
+            # Only the worker whose ZREM wins sends it, in the same step.
+            if await self.ctx.store.send_again(job_id, as_str(queue or b"batch"), deferred=True):
+                released.append(job_id)
+        return released
 
     async def reap_once(self) -> list[str]:
-        due = await self.redis.zrangebyscore(keys.leases(), 0, time.time())
         requeued = []
-        for raw in due:
-            job_id = as_str(raw) if isinstance(raw, bytes | str) else str(raw)
-            if job_id in self.running:
-                continue
+        for job_id in await self.ctx.store.due(keys.leases()):
+            if self.running(job_id):
+                continue  # ours: our renewal keeps it (or finds it lost)
             if await self.ctx.store.requeue_if_expired(job_id):
-                record = await self.ctx.store.get(job_id) or {}
-                await asyncio.to_thread(self.requeue, job_id, record.get("priority", "interactive"))
                 requeued.append(job_id)
                 log.warning("job requeued after its worker was lost", extra={"job_id": job_id})
-            await self.redis.zrem(keys.leases(), job_id)
         return requeued
 
     async def _heartbeat(self) -> None:
+        failing = False
         while True:
-            with contextlib.suppress(Exception):
-                await self.redis.zadd(keys.workers(), {self.name: time.time()})
-                await self.redis.zremrangebyscore(keys.workers(), 0, time.time() - 3600)
+            try:
+                await self.ctx.store.heartbeat(self.name, FORGET_WORKER_SECONDS)
+            except Exception:  # the next beat tries again
+                if not failing:
+                    log.warning("heartbeat failed; retrying", exc_info=True)
+                failing = True
+            else:
+                if failing:
+                    log.warning("heartbeat recovered")
+                failing = False
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _listen(self) -> None:
@@ -188,10 +222,11 @@ class Runtime:
                 await asyncio.sleep(1.0)
 
     def _cancel(self, job_id: str) -> None:
-        entry = self.running.get(job_id)
-        if entry is not None:
+        runs = self.running(job_id)
+        if runs:
             self.ctx.cancel_requested.add(job_id)
-            entry[1].cancel()
+        for run in runs:
+            run.task.cancel()
 
     async def _forget(self) -> None:
         await self.ctx.client.close()  # its connections, before the loop that owns them stops
@@ -204,10 +239,10 @@ class Runtime:
 
     async def _hand_back_after(self, grace: float) -> None:
         await asyncio.sleep(grace)
-        for job_id, (_, task) in list(self.running.items()):
-            log.warning("handing job back on shutdown", extra={"job_id": job_id})
-            self.ctx.handing_back.add(job_id)
-            task.cancel()
+        for run in list(self.runs):
+            log.warning("handing job back on shutdown", extra={"job_id": run.job_id})
+            self.ctx.handing_back.add(run.job_id)
+            run.task.cancel()
 
     def close(self) -> None:
         for future in self._housekeeping:

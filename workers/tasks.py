@@ -32,10 +32,7 @@ def runtime(app: Celery) -> Runtime:
     global _runtime
     with _lock:
         if _runtime is None:
-            def requeue(job_id: str, queue: str) -> None:
-                app.send_task(RUN_JOB, args=[job_id], queue=queue)
-
-            _runtime = Runtime(get_settings(), requeue)
+            _runtime = Runtime(get_settings())
         return _runtime
 
 
