@@ -117,6 +117,12 @@ async def limiter_families(limiter: Limiter) -> list[Metric]:
     return [limit, remaining, in_flight, waiting, upstream]
 
 
+def worker_families(live: int) -> list[Metric]:
+    """Worker absence is an alert, not a readiness failure (see `api.routes.health`)."""
+    return [GaugeMetricFamily("sidecar_workers", "Workers with a fresh heartbeat (Redis's clock)",
+                              value=live)]
+
+
 def process_families(started: float, model: str, version: str) -> list[Metric]:
     info = GaugeMetricFamily("sidecar_info", "The service's version and default model",
                              labels=["version", "model"])

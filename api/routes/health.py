@@ -1,4 +1,9 @@
-"""Liveness (`/health`: the process answers) and readiness (`/ready`: Redis and a worker)."""
+"""Liveness (`/health`: the process answers) and readiness (`/ready`: Redis answers).
+
+Readiness leaves workers out on purpose: every API replica shares the same workers, so their
+absence would take the whole API out of service at once, and a client could no longer even
+queue a job or read one already done. Worker absence shows in `/health`, in the
+`sidecar_workers` metric and in the SidecarNoLiveWorkers alert instead."""
 
 from __future__ import annotations
 
@@ -43,14 +48,20 @@ async def health(request: Request, settings: SettingsDep) -> dict[str, Any]:
 
 
 async def readiness(redis: Redis) -> dict[str, Any]:
+    """Whether Redis answers, and how many workers heartbeat within WORKER_FRESH_SECONDS."""
     try:
         async with asyncio.timeout(2.0):
-            await redis.ping()
-            recent = await redis.zrangebyscore(keys.workers(),
-                                               time.time() - WORKER_FRESH_SECONDS, "+inf")
+            return {"redis": "ok", "workers": await live_workers(redis)}
     except Exception as exc:
         return {"redis": f"error: {type(exc).__name__}", "workers": 0}
-    return {"redis": "ok", "workers": len(recent)}
+
+
+async def live_workers(redis: Redis) -> int:
+    """Workers heartbeat on Redis's clock, so freshness is judged on it too: an API host whose
+    clock runs ahead would otherwise count every worker as gone."""
+    seconds, micros = await redis.time()
+    now = seconds + micros / 1_000_000
+    return int(await redis.zcount(keys.workers(), now - WORKER_FRESH_SECONDS, "+inf"))
 
 
 async def watch_readiness(app: Any, every: float = 2.0) -> None:
@@ -62,8 +73,9 @@ async def watch_readiness(app: Any, every: float = 2.0) -> None:
 
 @router.get("/ready")
 async def ready(request: Request, redis: RedisDep) -> JSONResponse:
+    """200 whenever Redis answers, workers or not (see the module's docstring)."""
     state = await readiness(redis)
     request.app.state.readiness = state
-    ok = state["redis"] == "ok" and state["workers"] > 0
+    ok = state["redis"] == "ok"
     return JSONResponse({"status": "ready" if ok else "not_ready", **state},
                         status_code=200 if ok else 503)

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from api import exposition
 from api.deps import LimiterDep, RedisDep, SettingsDep
+from api.routes.health import live_workers
 from shared.errors import Unauthorized
 
 router = APIRouter(tags=["metrics"])
@@ -54,6 +55,7 @@ async def metrics(request: Request, redis: RedisDep, limiter: LimiterDep, settin
         *requests,
         *await exposition.job_families(redis),
         *await exposition.queue_families(redis),
+        *exposition.worker_families(await live_workers(redis)),
         *await exposition.limiter_families(limiter),
         *exposition.process_families(started, settings.model_id, request.app.version),
     ]
