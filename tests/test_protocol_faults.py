@@ -1,0 +1,235 @@
+"""The job protocol on a bad day, against a real redis-server: lease renewal outliving a Redis
+restart, a lease index no worker can empty behind another's back, cancellation freeing the
+single-flight key, requeues that put record and message in one step, a second delivery in one
+process, and Redis's clock for every time-scored set."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from types import SimpleNamespace
+
+import pytest
+from redis.asyncio import Redis
+
+from shared import keys
+from shared.jobstore import JobStore, Outcome, Renewal
+from shared.taskwire import run_job_message
+from tests.procs import RedisServer
+from workers.runtime import Run, Runtime
+
+
+def fields(job_id: str, queue: str = "interactive", **extra: str) -> dict[str, str]:
+    return {"id": job_id, "type": "chat", "status": "queued", "priority": queue,
+            "model": "m", "created_at": "2026-11-26T00:00:00.000Z", **extra}
+
+
+async def queued(store: JobStore, queue: str = "interactive") -> list[list[str]]:
+    """The job ids of the messages on a queue, as a worker would read them."""
+    return [json.loads(json.loads(m)["headers"]["argsrepr"].replace("'", '"'))
+            for m in await store.redis.lrange(keys.celery_queue(queue), 0, -1)]
+
+
+async def redis_now(redis: Redis) -> float:
+    seconds, micros = await redis.time()
+    return seconds + micros / 1e6
+
+
+def shell(store: JobStore, lease: float, name: str = "host:1") -> Runtime:
+    """A runtime's housekeeping without its thread, metrics server or Claude client: the loops
+    under test only use the store, the settings and the runs."""
+    runtime = Runtime.__new__(Runtime)
+    runtime.settings = SimpleNamespace(job_lease_seconds=lease)  # type: ignore[assignment]
+    runtime.name = name
+    runtime.runs = set()
+    runtime.redis = store.redis
+    runtime.ctx = SimpleNamespace(store=store, cancel_requested=set(),  # type: ignore[assignment]
+                                  handing_back=set())
+    return runtime
+
+
+async def idle_task() -> asyncio.Task[str]:
+    async def forever() -> str:
+        await asyncio.sleep(3600)
+        return "done"
+
+    return asyncio.create_task(forever())
+
+
+async def test_lease_renewal_outlives_a_redis_restart(caplog: pytest.LogCaptureFixture) -> None:
+    server = RedisServer(appendonly=True).start()
+    redis = Redis.from_url(server.url)
+    try:
+        store = JobStore(redis, 3600)
+        await store.submit(fields("long"), run_job_message("long", "interactive"))
+        assert (await store.claim("long", "host:1:a", 1.0, 5)).outcome == Outcome.CLAIMED
+        runtime = shell(store, lease=1.0)
+        task = await idle_task()
+        runtime.runs.add(Run("long", "host:1:a", task))
+        caplog.set_level(logging.WARNING, logger="sidecar.worker")
+        loop = asyncio.create_task(runtime._renew_leases())
+        await asyncio.sleep(0.4)
+        server.stop(keep_data=True)
+        await asyncio.sleep(0.8)  # at least two renewal ticks meet a closed port
+        server.start()
+        await asyncio.sleep(1.5)  # past the lease: only a living renewal loop keeps it
+        record = await store.get("long") or {}
+        assert not loop.done(), "the renewal loop died"
+        assert record["owner"] == "host:1:a"
+        assert float(record["lease_until"]) > await redis_now(redis)
+        assert await store.requeue_if_expired("long") is False
+        assert "lease renewal failed; retrying" in caplog.text
+        assert "lease renewal recovered" in caplog.text
+        loop.cancel()
+        task.cancel()
+    finally:
+        await redis.aclose()
+        server.stop()
+
+
+async def test_a_slow_reaper_keeps_the_new_owners_lease_indexed(store: JobStore) -> None:
+    await store.submit(fields("j"), run_job_message("j", "interactive"))
+    assert (await store.claim("j", "w1:a", 0.05, 5)).outcome == Outcome.CLAIMED
+    await asyncio.sleep(0.1)
+    assert await store.due(keys.leases()) == ["j"]  # what both reapers read
+    assert await store.requeue_if_expired("j") is True  # the fast reaper
+    assert (await store.claim("j", "w2:b", 30, 5)).outcome == Outcome.CLAIMED
+    assert await store.requeue_if_expired("j") is False  # the slow one, late
+    score = await store.redis.zscore(keys.leases(), "j")
+    assert score is not None and score > await redis_now(store.redis) + 20
+
+
+async def test_renewal_puts_back_a_missing_lease_entry(store: JobStore) -> None:
+    await store.submit(fields("j"), run_job_message("j", "interactive"))
+    await store.claim("j", "w1:a", 30, 5)
+    await store.redis.zrem(keys.leases(), "j")
+    assert await store.renew("j", "w1:a", 30) == Renewal.RENEWED
+    assert await store.redis.zscore(keys.leases(), "j") is not None
+    assert await store.renew("j", "w9:z", 30) == Renewal.LOST
+
+
+async def test_ending_a_job_drops_its_lease_entry(store: JobStore) -> None:
+    await store.submit(fields("j"), run_job_message("j", "interactive"))
+    await store.claim("j", "w1:a", 30, 5)
+    assert await store.finish("j", "w1:a", {"status": "succeeded"}) is not None
+    assert await store.redis.zscore(keys.leases(), "j") is None
+    assert await store.renew("j", "w1:a", 30) == Renewal.IDLE
+
+
+async def test_cancelling_a_queued_leader_frees_its_flight(store: JobStore) -> None:
+    await store.submit(fields("lead", cache_key="d1"), run_job_message("lead", "interactive"),
+                       "d1")
+    assert await store.redis.get(keys.flight("d1")) == b"lead"
+    assert await store.cancel("lead") == "queued"
+    assert await store.redis.get(keys.flight("d1")) is None
+    kind, _ = await store.submit(fields("next", cache_key="d1"),
+                                 run_job_message("next", "interactive"), "d1")
+    assert kind == "created"  # leads anew, instead of following a cancelled job
+
+
+async def test_cancel_leaves_another_leaders_flight_alone(store: JobStore) -> None:
+    await store.submit(fields("old", cache_key="d1"), run_job_message("old", "interactive"),
+                       "d1")
+    await store.redis.set(keys.flight("d1"), "new")  # the old flight lapsed; a new leader took it
+    await store.cancel("old")
+    assert await store.redis.get(keys.flight("d1")) == b"new"
+
+
+async def test_finishing_a_leader_caches_its_answer_and_frees_the_flight(
+        store: JobStore) -> None:
+    await store.submit(fields("lead", cache_key="d1"), run_job_message("lead", "interactive"),
+                       "d1")
+    await store.claim("lead", "w1:a", 30, 5)
+    answer = {"text": "hi", "model": "m", "usage": {}, "cost_usd": 0.1, "job_id": "lead"}
+    assert await store.finish("lead", "w1:a", {"status": "succeeded"}, answer, 60) is not None
+    assert await store.redis.get(keys.flight("d1")) is None
+    cached = await store.redis.get(keys.response_cache("d1"))
+    assert cached is not None and json.loads(cached)["text"] == "hi"
+
+
+async def test_requeue_puts_record_and_message_in_one_step(store: JobStore) -> None:
+    await store.submit(fields("j", "batch"), run_job_message("j", "batch"))
+    await store.redis.delete(keys.celery_queue("batch"))  # the first message was delivered
+    await store.claim("j", "w1:a", 0.05, 5)
+    await asyncio.sleep(0.1)
+    assert await store.requeue_if_expired("j") is True
+    assert (await store.get("j") or {})["status"] == "queued"
+    assert await queued(store, "batch") == [["j"]]
+    assert await store.redis.zscore(keys.leases(), "j") is None
+
+
+async def test_hand_back_puts_record_and_message_in_one_step(store: JobStore) -> None:
+    await store.submit(fields("j"), run_job_message("j", "interactive"))
+    await store.redis.delete(keys.celery_queue("interactive"))
+    await store.claim("j", "w1:a", 30, 5)
+    assert await store.release("j", "w1:a", "interactive") is True
+    assert (await store.get("j") or {})["status"] == "queued"
+    assert await queued(store, "interactive") == [["j"]]
+    assert await store.release("j", "w1:a", "interactive") is False  # no longer its owner
+    assert await queued(store, "interactive") == [["j"]]
+
+
+async def test_a_deferred_job_is_sent_once_when_due(store: JobStore) -> None:
+    await store.submit(fields("j", "batch"), run_job_message("j", "batch"))
+    await store.redis.delete(keys.celery_queue("batch"))
+    await store.defer("j", 0.05)
+    assert await store.due(keys.deferred()) == []
+    await asyncio.sleep(0.1)
+    assert await store.due(keys.deferred()) == ["j"]
+    sent = await asyncio.gather(*(store.send_again("j", "batch", deferred=True)
+                                  for _ in range(3)))
+    assert sorted(sent) == [False, False, True]
+    assert await queued(store, "batch") == [["j"]]
+
+
+async def test_time_scored_sets_follow_redis_clock(store: JobStore,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host whose clock runs ahead reaps nothing early and heartbeats in Redis's time."""
+    import time
+
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)
+    await store.submit(fields("j"), run_job_message("j", "interactive"))
+    await store.claim("j", "w1:a", 5, 5)
+    assert await store.due(keys.leases()) == []
+    runtime = shell(store, lease=5)
+    assert await runtime.reap_once() == []
+    await store.heartbeat("w1", 60)
+    score = await store.redis.zscore(keys.workers(), "w1")
+    assert score is not None and abs(score - await redis_now(store.redis)) < 5
+
+
+async def test_a_second_delivery_does_not_hide_the_first(store: JobStore) -> None:
+    await store.submit(fields("j"), run_job_message("j", "interactive"))
+    await store.claim("j", "host:1:first", 30, 5)
+    runtime = shell(store, lease=30)
+    first, second = await idle_task(), await idle_task()
+    runtime.runs |= {Run("j", "host:1:first", first), Run("j", "host:1:second", second)}
+    await runtime.renew_once()
+    await asyncio.sleep(0)
+    assert second.cancelled() and not first.done()  # the duplicate stops, the real run goes on
+    runtime.runs = {run for run in runtime.runs if run.task is first}
+    await store.cancel("j")  # flags the running job
+    await runtime.renew_once()
+    await asyncio.sleep(0)
+    assert first.cancelled() and "j" in runtime.ctx.cancel_requested
+
+
+async def test_the_reaper_survives_redis_errors(caplog: pytest.LogCaptureFixture) -> None:
+    server = RedisServer().start()
+    redis = Redis.from_url(server.url, socket_connect_timeout=0.2)
+    try:
+        runtime = shell(JobStore(redis, 3600), lease=0.4)
+        caplog.set_level(logging.WARNING, logger="sidecar.worker")
+        loop = asyncio.create_task(runtime._reap())
+        server.stop(keep_data=True)
+        await asyncio.sleep(0.5)
+        server.start()
+        await asyncio.sleep(0.6)
+        assert not loop.done()
+        assert "reaper failed; retrying" in caplog.text and "reaper recovered" in caplog.text
+        loop.cancel()
+    finally:
+        await redis.aclose()
+        server.stop()
