@@ -8,6 +8,29 @@ from __future__ import annotations
 
 PREFIX = "sidecar"
 
+# Keys that live without a TTL, as glob patterns, and what bounds each. Every other key Sidecar
+# writes expires (job records, event logs, cached answers, flights, spend windows, queued sets);
+# `tests/test_key_bounds.py` lists the keys after a run against this table, and
+# `python -m bench.chaos` after a bad day.
+LASTING = {
+    f"{PREFIX}:leases": "one entry per running job; the scripts that end, requeue or hand back "
+                        "a job drop it",
+    f"{PREFIX}:workers": "one entry per worker process; silent ones are dropped after an hour",
+    f"{PREFIX}:deferred": "one entry per queued job waiting for capacity",
+    f"{PREFIX}:limit-scopes": "one member per model and per tenant's quota scope",
+    f"{PREFIX}:{{limit:*}}:*": "per model or tenant scope: bucket levels; calls in flight and "
+                               "waiting, whose entries lapse with their lease",
+    f"{PREFIX}:metrics:*": "one hash per metric; fields per label value (models, statuses, "
+                           "error types, histogram buckets)",
+    f"{PREFIX}:upstream-batches": "one member per Message Batch not yet collected",
+    "interactive": "Celery's queue: one message per queued job",
+    "batch": "Celery's queue: one message per queued job",
+    "unacked": "kombu: one message per job a worker holds",
+    "unacked_index": "kombu: one entry per job a worker holds",
+    "unacked_mutex": "kombu: a lock, expiring",
+    "_kombu.binding*": "kombu: one set per queue, of its bindings (and its bookkeeping)",
+}
+
 
 def job(job_id: str) -> str:
     """Hash holding a job's record."""
@@ -22,11 +45,6 @@ def events(job_id: str) -> str:
 def channel(job_id: str) -> str:
     """Pub/sub channel on which a job's new frames are announced."""
     return f"{PREFIX}:{{{job_id}}}:channel"
-
-
-def idempotency(key: str) -> str:
-    """Maps a client's idempotency key to the job it created."""
-    return f"{PREFIX}:idem:{key}"
 
 
 def celery_queue(name: str) -> str:
@@ -115,3 +133,8 @@ def spend(tenant: str, subject: str | None, window: str) -> str:
     window (`d2026-12-06`, `m2026-12`)."""
     who = f"{tenant}:{subject}" if subject is not None else tenant
     return f"{PREFIX}:spend:{{{who}}}:{window}"
+
+
+def batch_submitting(batch_id: str) -> str:
+    """Expiring lock held by whichever worker is sending a batch as one Message Batch."""
+    return f"{PREFIX}:{{batch:{batch_id}}}:submitting"
