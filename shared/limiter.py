@@ -5,11 +5,17 @@ what it did not use when the final usage arrives; the answers' `anthropic-rateli
 correct the limits (the real ones win over configured guesses); a 429 sets a cool-down that
 every worker honours. Batch work is kept off a share of each bucket, so a person's chat always
 finds capacity while a nightly batch runs.
+
+A reservation in flight, and a call waiting for capacity, each lapse unless the process behind
+them keeps refreshing them (`keep_alive`, `wait_in_line`): a worker killed mid-call gives its
+capacity back within a lease (JOB_LEASE_SECONDS), like its jobs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +28,8 @@ from shared import keys, limiter_scripts, models
 from shared.jobstore import as_str
 from shared.redis import queue_script
 from shared.settings import Settings
+
+log = logging.getLogger("sidecar.worker")
 
 BUCKETS = ("rpm", "itpm", "otpm")
 _HEADERS = {"rpm": "requests", "itpm": "input-tokens", "otpm": "output-tokens"}
@@ -67,7 +75,7 @@ def counted_locally(estimate: int, exact_above: int) -> bool:
 
 
 def _admit_args(call_id: str, tokens_in: int, tokens_out: int, reserve: float,
-                limits: Mapping[str, int], max_inflight: int, hold: float = 600.0,
+                limits: Mapping[str, int], max_inflight: int, hold: float,
                 probe: bool = True, requests: int = 1) -> list[str | int | float]:
     return [tokens_in, tokens_out, reserve, limits.get("rpm", 0), limits.get("itpm", 0),
             limits.get("otpm", 0), max_inflight, call_id, hold, int(probe), requests]
@@ -81,6 +89,10 @@ class Limiter:
         self._settle = redis.register_script(limiter_scripts.SETTLE)
         self._learn = redis.register_script(limiter_scripts.LEARN)
         self._cooldown = redis.register_script(limiter_scripts.COOLDOWN)
+        self._keepalive = redis.register_script(limiter_scripts.KEEPALIVE)
+        self._wait = redis.register_script(limiter_scripts.WAIT)
+        self.lease = settings.job_lease_seconds
+        self._held: dict[str, set[str]] = {}  # call ids in flight for this process, per scope
         self._known: set[str] = set()  # scopes already listed in Redis by this process
         self._learned: dict[str, float] = {}  # when this process last taught each scope
 
@@ -90,24 +102,32 @@ class Limiter:
 
     async def admit(self, scope: str, call_id: str, tokens_in: int, tokens_out: int,
                     reserve: float, limits: Mapping[str, int], max_inflight: int,
-                    hold: float = 600.0, probe: bool = True, requests: int = 1) -> Admission:
-        """One round trip: take capacity now, or learn how long to wait for it."""
+                    hold: float | None = None, probe: bool = True,
+                    requests: int = 1) -> Admission:
+        """One round trip: take capacity now, or learn how long to wait for it. The slot is
+        held for `hold` seconds (a lease by default), and kept while this process lives."""
+        hold = self.lease if hold is None else hold
         args = _admit_args(call_id, tokens_in, tokens_out, reserve, limits, max_inflight, hold,
                            probe, requests)
-        return await self.admitted(scope, await self._admit(self._keys(scope), args))
+        result = await self._admit(self._keys(scope), args)
+        return await self.admitted(scope, result, call_id if hold > 0 else None)
 
     def queue_admit(self, pipe: Pipeline, scope: str, call_id: str, tokens_in: int,
                     tokens_out: int, reserve: float, limits: Mapping[str, int],
                     max_inflight: int) -> None:
         """`admit` queued on a pipeline; its result goes to `admitted`."""
-        args = _admit_args(call_id, tokens_in, tokens_out, reserve, limits, max_inflight)
+        args = _admit_args(call_id, tokens_in, tokens_out, reserve, limits, max_inflight,
+                           self.lease)
         queue_script(pipe, self._admit, self._keys(scope), args)
 
-    async def admitted(self, scope: str, result: Any) -> Admission:
-        """An admission's answer (one that did not run — NOSCRIPT — admitted nothing)."""
+    async def admitted(self, scope: str, result: Any, call_id: str | None = None) -> Admission:
+        """An admission's answer (one that did not run — NOSCRIPT — admitted nothing); with
+        `call_id`, an admitted call is kept alive until it is settled."""
         if isinstance(result, Exception):
             return Admission(False, 0.0, "error")
         ok, wait, reason = result
+        if ok and call_id is not None:
+            self._held.setdefault(scope, set()).add(call_id)
         if ok and scope not in self._known:
             await self.redis.sadd(keys.limit_scopes(), scope)
             self._known.add(scope)
@@ -115,6 +135,8 @@ class Limiter:
 
     async def settle(self, scope: str, call_id: str, reserved_in: int, used_in: int,
                      reserved_out: int, used_out: int) -> None:
+        # Forgotten first: a settle that fails in Redis leaves an entry that lapses on its own.
+        self._held.get(scope, set()).discard(call_id)
         await self._settle(self._keys(scope),
                            [reserved_in, used_in, reserved_out, used_out, call_id])
 
@@ -127,6 +149,35 @@ class Limiter:
         self._learned[scope] = now
         await self._learn(self._keys(scope), header_limits(headers))
 
+    async def keep_alive(self) -> None:
+        """Refresh this process's reservations every quarter lease, for ever: they outlive it by
+        at most a lease. Redis being away (refused, timing out, restarted) is logged and
+        waited out, never the end of the loop — or every call in flight would lapse."""
+        while True:
+            await asyncio.sleep(self.lease / 4)
+            try:
+                async with asyncio.timeout(self.lease / 4):
+                    await self.refresh()
+            except Exception as exc:  # whatever Redis throws: say so, try again later
+                log.warning("limiter keep-alive failed; retrying",
+                            extra={"error": f"{type(exc).__name__}: {exc}"})
+
+    async def refresh(self) -> None:
+        """Push every reservation this process holds one lease past Redis's now."""
+        for scope, held in list(self._held.items()):
+            if not held:
+                del self._held[scope]
+                continue
+            await self._keepalive([keys.inflight(scope)], [self.lease, *held])
+
+    async def wait_in_line(self, scope: str, call_id: str, ttl: float) -> None:
+        """Count a call among those waiting for capacity for `ttl` seconds more (Redis's
+        clock); a waiter repeats this on every nap, so a dead one stops counting."""
+        await self._wait([keys.waiting(scope)], [call_id, ttl])
+
+    async def leave_line(self, scope: str, call_id: str) -> None:
+        await self.redis.zrem(keys.waiting(scope), call_id)
+
     async def cooldown(self, scope: str, seconds: float) -> None:
         await self._cooldown(self._keys(scope), [seconds])
 
@@ -137,7 +188,8 @@ class Limiter:
         """Limits, capacity remaining now, calls in flight, jobs waiting, upstream errors."""
         raw = await self.redis.hgetall(keys.limits(scope))
         state = {as_str(k): as_str(v) for k, v in raw.items()}
-        now = time.time()
+        seconds, micros = await self.redis.time()
+        now = seconds + micros / 1_000_000  # the scripts' clock, not this host's
         since = now - float(state.get("ts") or now)
         limits, remaining = {}, {}
         for name in BUCKETS:

@@ -16,7 +16,6 @@ from typing import Any
 import anthropic
 from redis.asyncio.client import Pipeline
 
-from shared import keys
 from shared.jobstore import parse_time
 from shared.limiter import Limiter, configured_limits, counted_locally, estimate_input_tokens
 from shared.settings import Settings
@@ -46,6 +45,12 @@ class Reservation:
     tokens_in: int
     tokens_out: int
     waited: float = 0.0  # seconds spent waiting for capacity
+
+
+def waiting_ttl(settings: Settings) -> float:
+    """How long a waiter counts in the queue after its last nap: as long as a dead worker's
+    calls in flight take to lapse, and a few naps at least, so a live waiter never drops out."""
+    return max(3 * MAX_NAP, settings.job_lease_seconds)
 
 
 def _deadline(record: Mapping[str, str], settings: Settings) -> float:
@@ -79,14 +84,13 @@ async def reserve(limiter: Limiter, settings: Settings, record: Mapping[str, str
                     f"{record.get('priority', 'interactive')} queue's deadline")
             if defer_after is not None and admission.wait > defer_after:
                 raise Defer(admission.wait)
-            if not waiting:
-                waiting = True
-                await limiter.redis.zadd(keys.waiting(model), {call_id: deadline})
+            waiting = True
+            await limiter.wait_in_line(model, call_id, waiting_ttl(settings))
             # Jitter spreads the waiters so they do not all retry at the same instant.
             await asyncio.sleep(min(admission.wait, MAX_NAP) * random.uniform(1.0, 1.25))
     finally:
         if waiting:
-            await limiter.redis.zrem(keys.waiting(model), call_id)
+            await limiter.leave_line(model, call_id)
 
 
 def queue_reserve(pipe: Pipeline, limiter: Limiter, settings: Settings, hints: Hints,
