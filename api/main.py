@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = connect(settings.redis_url)
+        redis = connect(settings)
         app.state.redis = redis
         app.state.store = JobStore(redis, settings.job_ttl_seconds)
         app.state.limiter = Limiter(redis, settings)

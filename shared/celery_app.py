@@ -9,7 +9,8 @@ Delivery settings, and why:
   another worker only after this, so a short one would run long jobs twice. A worker that died
   is detected much sooner by the job lease (`JOB_LEASE_SECONDS`), not by this timeout.
 - The broker transport is kombu's Redis transport without a new Redis client per call (see
-  `shared.broker`).
+  `shared.broker`); under Sentinel, kombu's Sentinel transport with the same change, and the
+  sentinels' names for the master.
 - The threads pool: a task's thread only waits while the job streams on the worker process's
   event loop, where the SDK can read on its aiohttp transport: 0.61-0.75x the CPU per token of
   a blocking call per thread, against 0.86-1.00x for gevent's pool, which also patches the
@@ -36,7 +37,7 @@ VISIBILITY_TIMEOUT = 2 * 3600
 
 def create_celery(settings: Settings) -> Celery:
     broker.install()
-    app = Celery("sidecar", broker=settings.redis_url)
+    app = Celery("sidecar", broker=broker.broker_url(settings))
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -46,7 +47,8 @@ def create_celery(settings: Settings) -> Celery:
         worker_concurrency=settings.worker_concurrency,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT,
+                                  **broker.transport_options(settings)},
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue="interactive",
         task_serializer="json",

@@ -53,6 +53,30 @@ TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)
+class SentinelAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+SENTINEL_PORT = 26379
+SENTINEL = re.compile(
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]+))(?::(?P<port>\d{1,5}))?")
+
+
+def parse_sentinel(item: str) -> SentinelAddress:
+    """`host:port`, `host` (Sentinel's own port, 26379) or `[IPv6 address]:port`."""
+    match = SENTINEL.fullmatch(item)
+    port = int(match["port"] or SENTINEL_PORT) if match else 0
+    if match is None or not 0 < port < 65536:
+        raise ValueError(f"{item[:100]!r} is not host:port (e.g. redis-headless:26379; an IPv6 "
+                         "address in brackets)")
+    return SentinelAddress(match["v6"] or match["host"], port)
+
+
+@dataclass(frozen=True)
 class ApiKey:
     tenant: str
     secret: str = field(repr=False)
@@ -102,6 +126,9 @@ class Settings(BaseSettings):
     # --- Redis ---
     redis_enabled: bool = True
     redis_url: str = "redis://localhost:6379/0"
+    redis_sentinels: Annotated[list[SentinelAddress], NoDecode] = Field(default_factory=list)
+    redis_master_name: str = ""
+    redis_sentinel_password: SecretStr | None = None
     cache_ttl_minutes: int = Field(60, ge=0)
     cache_scope: Literal["tenant", "global"] = "tenant"
 
@@ -163,6 +190,13 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _sentinel_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [parse_sentinel(item.strip()) for item in value.split(",") if item.strip()]
+        return [parse_sentinel(item) if isinstance(item, str) else item for item in value]
+
     @field_validator("sidecar_api_keys")
     @classmethod
     def _strong_keys(cls, value: list[str]) -> list[str]:
@@ -170,7 +204,8 @@ class Settings(BaseSettings):
             parse_api_key(item)  # raises naming what is wrong, never the secret itself
         return value
 
-    @field_validator("metrics_token", "flower_basic_auth", "anthropic_api_key", mode="before")
+    @field_validator("metrics_token", "flower_basic_auth", "anthropic_api_key",
+                     "redis_sentinel_password", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -228,6 +263,22 @@ class Settings(BaseSettings):
             models.resolve(self.claude_model, self.model_prices)
         except ValueError as exc:
             raise ValueError(f"CLAUDE_MODEL: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _sentinels_complete(self) -> Settings:
+        # A default master name would meet a Sentinel that calls its master something else
+        # ("mymaster" in the Bitnami chart) with "no master found" at the first command; asked
+        # for here, the mistake stops the process at start-up instead.
+        if not self.redis_sentinels:
+            return self
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", self.redis_master_name):
+            raise ValueError("REDIS_MASTER_NAME must be set when REDIS_SENTINELS is: the name the "
+                             "sentinels monitor (`sentinel monitor <name> ...`; letters, digits, "
+                             "'.', '_', '-')")
+        if urlparse(self.redis_url).scheme != "redis":
+            raise ValueError("REDIS_URL must be a redis:// URL when REDIS_SENTINELS is set (its "
+                             "host is ignored; TLS through Sentinel is not supported)")
         return self
 
     @model_validator(mode="after")

@@ -58,7 +58,10 @@ def http_ok(url: str) -> Callable[[], bool]:
 
 
 def redis_service(settings: Settings, data_dir: Path) -> Service | None:
-    """A local redis-server for REDIS_URL, or None when something already answers there."""
+    """A local redis-server for REDIS_URL, or None when something already answers there (or
+    Sentinel names the Redis to use)."""
+    if settings.redis_sentinels:
+        return None
     url = urlparse(settings.redis_url)
     host, port = url.hostname or "localhost", url.port or 6379
     if port_open(host, port):

@@ -11,7 +11,8 @@ from shared.settings import SettingsError, load_settings
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     for name in ("CLAUDE_MODEL", "SERVER_PORT", "REDIS_URL", "CORS_ORIGINS", "SIDECAR_API_KEYS",
-                 "LOG_LEVEL", "MODEL_PRICES", "ANTHROPIC_API_KEY", "TIMEOUT", "ENABLE_CORS"):
+                 "LOG_LEVEL", "MODEL_PRICES", "ANTHROPIC_API_KEY", "TIMEOUT", "ENABLE_CORS",
+                 "REDIS_SENTINELS", "REDIS_MASTER_NAME", "REDIS_SENTINEL_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env
 
@@ -54,6 +55,10 @@ def test_only_priced_models_are_accepted(monkeypatch: pytest.MonkeyPatch) -> Non
         ("LOG_LEVEL", "loud"),
         ("TIMEOUT", "-1"),
         ("MODEL_PRICES", "{not json"),
+        ("REDIS_SENTINELS", "sentinel-0:port"),
+        ("REDIS_SENTINELS", "sentinel://sentinel-0:26379"),
+        ("REDIS_SENTINELS", "a:1,::1"),
+        ("REDIS_SENTINELS", "a:70000"),
     ],
 )
 def test_invalid_values_name_the_variable(
@@ -63,6 +68,33 @@ def test_invalid_values_name_the_variable(
     with pytest.raises((SettingsError, ValueError)) as info:
         load_settings()
     assert name in str(info.value)
+
+
+def test_sentinels(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().redis_sentinels == []
+    monkeypatch.setenv("REDIS_SENTINELS", " ")
+    assert load_settings().redis_sentinels == []
+    monkeypatch.setenv("REDIS_SENTINELS", "redis-headless:26379, 10.0.0.7:5000,[fd00::7]:26380,s3")
+    monkeypatch.setenv("REDIS_MASTER_NAME", "mymaster")
+    s = load_settings()
+    assert [(a.host, a.port) for a in s.redis_sentinels] == [
+        ("redis-headless", 26379), ("10.0.0.7", 5000), ("fd00::7", 26380), ("s3", 26379)]
+    assert s.redis_master_name == "mymaster"
+
+
+@pytest.mark.parametrize(
+    ("master", "url", "named"),
+    [("", "redis://x/0", "REDIS_MASTER_NAME"), ("my master", "redis://x/0", "REDIS_MASTER_NAME"),
+     ("sidecar", "rediss://x/0", "REDIS_URL")],
+)
+def test_sentinels_need_a_master_name_and_plain_redis(
+    monkeypatch: pytest.MonkeyPatch, master: str, url: str, named: str
+) -> None:
+    monkeypatch.setenv("REDIS_SENTINELS", "s1:26379")
+    monkeypatch.setenv("REDIS_MASTER_NAME", master)
+    monkeypatch.setenv("REDIS_URL", url)
+    with pytest.raises(SettingsError, match=named):
+        load_settings()
 
 
 def test_comma_lists(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,8 @@ from prometheus_client.registry import Collector
 
 from shared.celery_app import QUEUES
 from shared.jobstore import seconds_between
+from shared.redis import connect_sync
+from shared.settings import Settings
 
 log = logging.getLogger("sidecar.worker")
 SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -24,8 +26,13 @@ SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 class _QueueDepth(Collector):
     """Read at scrape time, so the figure is never stale."""
 
-    def __init__(self, redis_url: str) -> None:
-        self.redis = redis.Redis.from_url(redis_url, socket_timeout=2)
+    def __init__(self, target: Settings | str) -> None:
+        # A bare URL cannot name a Sentinel-managed master: settings can (a URL is still taken
+        # for tests and callers that have only one).
+        if isinstance(target, str):
+            self.redis = redis.Redis.from_url(target, socket_timeout=2)
+        else:
+            self.redis = connect_sync(target, socket_timeout=2)
 
     def collect(self) -> Iterable[Metric]:
         depth = GaugeMetricFamily("sidecar_worker_queue_depth", "Messages waiting per queue",
@@ -39,7 +46,7 @@ class _QueueDepth(Collector):
 
 
 class WorkerMetrics:
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, target: Settings | str) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.jobs = Counter("sidecar_worker_jobs", "Jobs ended, by type and status",
@@ -61,7 +68,7 @@ class WorkerMetrics:
                             registry=r)
         self.running = Gauge("sidecar_worker_jobs_running", "Jobs this process is running",
                              registry=r)
-        r.register(_QueueDepth(redis_url))
+        r.register(_QueueDepth(target))
 
     def serve(self, port: int, host: str = "0.0.0.0") -> None:
         """Expose the figures on `port`; a port already taken (a second worker on the same
