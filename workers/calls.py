@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from tenacity import (
 )
 
 from shared import jobtypes
-from shared.jobstore import Record
+from shared.jobstore import Record, Refusal
 from shared.jobtypes import InvalidModelOutput
 from shared.limiter import Limiter
 from shared.settings import Settings
@@ -32,6 +33,8 @@ from workers import admission, claude
 from workers.coalesce import Coalescer
 from workers.context import Cancelled, Context, LostJob
 from workers.fieldstream import FieldStreamer
+
+log = logging.getLogger("sidecar.worker")
 
 
 @dataclass
@@ -100,6 +103,7 @@ async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -
     number, job.first_attempt = job.first_attempt, 0  # the claim began the first attempt
     if not number:
         number = await ctx.store.begin_attempt(job.id, job.owner)
+    job.attempt_text.clear()
     state.completion = claude.Completion()
     try:
         if number < 0:
@@ -120,7 +124,7 @@ async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -
             if reservation is not None:
                 await admission.settle(ctx.limiter, reservation, state.completion.usage)
     if coalescer.refused:
-        raise Cancelled(job.id) if coalescer.refused == -2 else LostJob(job.id)
+        raise Cancelled(job.id) if coalescer.refused == Refusal.CANCELLED else LostJob(job.id)
 
 
 def _field_tokens(job: Job, coalescer: Coalescer) -> Callable[[str], None] | None:
@@ -174,6 +178,8 @@ class Job:
     counted: int | None = None  # the request's input tokens, once known
     claimed_at_once: bool = False  # capacity and the claim took one round trip (see runner)
     pending: set[asyncio.Task[Any]] = field(default_factory=set)  # work set aside (`_aside`)
+    acked: int = 0  # the highest event id an append was answered with
+    attempt_text: list[str] = field(default_factory=list)  # appended in the current attempt
 
     async def input_tokens(self, ctx: Context) -> int:
         if self.counted is None:
@@ -212,7 +218,20 @@ async def call_with_retries(ctx: Context, job: Job, state: Attempts) -> None:
     """Exactly one retry layer (the SDK's own retries are off)."""
 
     async def emit(text: str, seq: int) -> int:  # the coalescer numbers the chunks
-        return await _through_outages(ctx.store.append_token, job.id, job.owner, text, seq)
+        code = await _through_outages(
+            lambda: ctx.store.append_token(job.id, job.owner, text, seq, job.acked))
+        if code == Refusal.LOG_LOST:
+            # Redis came back without the log's last frames (an `everysec` AOF, a failover):
+            # the script fills the ids clients may have seen, sends a reset and then the
+            # attempt's whole text, so no id is reused and no client keeps a stale text.
+            log.warning("event log lost its tail in Redis; repairing", extra={"job_id": job.id})
+            whole = "".join(job.attempt_text) + text
+            code = await _through_outages(
+                lambda: ctx.store.append_token(job.id, job.owner, text, seq, job.acked, whole))
+        if code > 0:
+            job.acked = max(job.acked, code)
+            job.attempt_text.append(text)
+        return code
 
     coalescer = Coalescer(emit, ctx.token_window)
     retrying = AsyncRetrying(
@@ -232,14 +251,13 @@ async def call_with_retries(ctx: Context, job: Job, state: Attempts) -> None:
 REDIS_PATIENCE_SECONDS = 30.0
 
 
-async def _through_outages(append: Callable[[str, str, str, int], Awaitable[int]],
-                           job_id: str, owner: str, text: str, seq: int) -> int:
+async def _through_outages(append: Callable[[], Awaitable[int]]) -> int:
     """Append tokens even across a Redis restart: the stream from Claude goes on meanwhile,
     and a token that never reached the log would be lost to every client. (`seq` makes a
     resend after a lost reply harmless.) The retry machinery is built only after a failure:
     this runs for every chunk of every stream."""
     try:
-        return await append(job_id, owner, text, seq)
+        return await append()
     except (RedisConnectionError, RedisTimeoutError):
         pass
     retrying = AsyncRetrying(
@@ -248,7 +266,7 @@ async def _through_outages(append: Callable[[str, str, str, int], Awaitable[int]
         retry=retry_if_exception_type((RedisConnectionError, RedisTimeoutError)),
         reraise=True,
     )
-    return int(await retrying(append, job_id, owner, text, seq))
+    return int(await retrying(append))
 
 
 def _retryable(state: Attempts) -> Callable[[BaseException], bool]:
