@@ -170,6 +170,7 @@ async def _run_claimed(ctx: Context, job: Job, state: Attempts) -> str:
         await call_with_retries(ctx, job, state)
     except LostJob:
         log.warning("job lost to another worker", extra={"job_id": job.id})
+        await _send_again_if_queued(ctx, job)
         return "lost"
     except asyncio.CancelledError:
         if job.id in ctx.handing_back:  # the worker is stopping: another one takes over now
@@ -190,6 +191,16 @@ async def _run_claimed(ctx: Context, job: Job, state: Attempts) -> str:
         log.info("job ended", extra={"job_id": job.id, "attempts": state.count,
                                      "seconds": round(time.monotonic() - started, 3)})
     return await _finish(ctx, job, state, "succeeded", None)
+
+
+async def _send_again_if_queued(ctx: Context, job: Job) -> None:
+    """A job lost while no other worker holds it — its record went back to `queued` under us
+    (Redis came back without the claim, after an `everysec` AOF restart or a failover) — would
+    wait forever once this delivery's message is acknowledged: send it again. When the reaper
+    requeued it, this is a second message, which the claim makes harmless."""
+    record = await ctx.store.get(job.id)
+    if record is not None and record["status"] == "queued":
+        await ctx.store.send_again(job.id, record["priority"])
 
 
 async def _finish(ctx: Context, job: Job, state: Attempts, status: str,
