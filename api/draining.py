@@ -13,9 +13,12 @@ import signal
 from types import FrameType
 from typing import Any
 
+from shared import events
+
 RECONNECT_MS = 1000
-RECONNECT = (f"retry: {RECONNECT_MS}\nevent: reconnect\n"
-             f'data: {{"retry_ms":{RECONNECT_MS}}}\n\n').encode()
+# No id: it is this process's word to one client, not an event of the job's log.
+RECONNECT = events.frame(None, events.RECONNECT, {"retry_ms": RECONNECT_MS},
+                         retry_ms=RECONNECT_MS)
 
 
 def watch_sigterm(draining: asyncio.Event) -> None:

@@ -5,7 +5,6 @@ follower's identity, so nothing a follower reads names the leader's job."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from shared import events
@@ -37,6 +36,5 @@ def view_of(follower: Record, leader: Record | None) -> dict[str, Any]:
 
 def done_frame(frame: bytes, follower: Record) -> bytes:
     """The leader's `done` frame, rewritten as the follower's (same event id)."""
-    head, _, data = frame.partition(b"\ndata: ")
-    leader_view = json.loads(data.strip())
-    return head + b"\ndata: " + events.data(mirrored(follower, leader_view)).encode() + b"\n\n"
+    event_id, _, leader_view = events.parse_frame(frame)
+    return events.frame(event_id, events.DONE, mirrored(follower, leader_view))

@@ -1,6 +1,7 @@
 """Relaying a job's events to one SSE client: the log from the client's position, then the
 live channel, de-duplicated by id, with keepalives — and resynchronised from the log whenever
-the channel might have missed something (a gap in ids, or a quiet keepalive period)."""
+the channel might have missed something (a gap in ids, or a quiet keepalive period). A stream
+whose job record is gone (expired or deleted) ends with an `error` event: no `done` can come."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from collections.abc import AsyncIterator
 from api import mirror
 from api.draining import RECONNECT
 from api.hub import Hub, Mailbox
-from shared import events
+from shared import events, keys
 from shared.jobstore import JobStore, Record
 
 KEEPALIVE = b": keepalive\n\n"
+# No id, like `reconnect`: ids stay those of the log, and the record's absence is not an event
+# of it.
+GONE = events.frame(None, events.ERROR, {"type": "not_found",
+                                         "message": "the job's record expired or was deleted"})
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 
 
@@ -48,7 +53,7 @@ class _Mirror:
         """The follower's own `done` (it was cancelled), numbered after what was sent."""
         if not self._own or not events.is_done(frame) or self._own not in frame:
             return None
-        return b"id: %d\n" % (last + 1) + frame.split(b"\n", 1)[1]
+        return events.frame(last + 1, events.DONE, events.parse_frame(frame).data)
 
 
 async def job_events(store: JobStore, hub: Hub, job_id: str, after: int,
@@ -65,6 +70,7 @@ async def job_events(store: JobStore, hub: Hub, job_id: str, after: int,
     for other in channels[1:]:
         await hub.subscribe(other, mailbox)
     cursor = _Cursor(after)
+    records = [keys.job(channel) for channel in channels]
     try:
         backlog = await store.read_events(job_id, cursor.last)
         for frame in backlog:
@@ -72,16 +78,19 @@ async def job_events(store: JobStore, hub: Hub, job_id: str, after: int,
                 yield view.out(frame)
         if not backlog and after and await _ended_before(store, job_id, after):
             return  # the client already has the whole stream, `done` included
-        async for frame in _live(store, mailbox, job_id, cursor, view, keepalive, draining):
+        async for frame in _live(store, mailbox, job_id, records, cursor, view, keepalive,
+                                 draining):
             yield frame
     finally:
         for channel in channels:
             hub.unsubscribe(channel, mailbox)
 
 
-async def _live(store: JobStore, mailbox: Mailbox, job_id: str, cursor: _Cursor, view: _Mirror,
-                keepalive: float, draining: asyncio.Event) -> AsyncIterator[bytes]:
-    """The frames announced after the log was read, until `done`."""
+async def _live(store: JobStore, mailbox: Mailbox, job_id: str, records: list[str],
+                cursor: _Cursor, view: _Mirror, keepalive: float,
+                draining: asyncio.Event) -> AsyncIterator[bytes]:
+    """The frames announced after the log was read, until `done`, or until a quiet period
+    finds one of the `records` gone."""
     while not cursor.done:
         received = None if draining.is_set() else await mailbox.next(keepalive)
         if received is None and draining.is_set():
@@ -102,6 +111,9 @@ async def _live(store: JobStore, mailbox: Mailbox, job_id: str, cursor: _Cursor,
         for missed in caught_up:
             yield view.out(missed)
         if not frame and not caught_up:
+            if await store.redis.exists(*records) < len(records):
+                yield GONE
+                return
             yield KEEPALIVE
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from sidecar.client import StreamChunk
-from sidecar.errors import JobFailed, SidecarError, from_response
+from sidecar.errors import JobFailed, NotFoundError, SidecarError, from_response
 from sidecar.sse import Event, aparse_lines, parse_lines
 
 RESUME_ATTEMPTS = 5
@@ -77,6 +77,16 @@ def _final(event: Event) -> dict[str, Any]:
     return job
 
 
+def stream_error(data: Any) -> SidecarError:
+    """The `error` event a stream ends with (its job's record is gone) as the error to raise:
+    reconnecting could not bring that stream back."""
+    error = data if isinstance(data, dict) else {}
+    message = str(error.get("message") or "the event stream ended with an error")
+    if error.get("type") == "not_found":
+        return NotFoundError(message, status=404, error_type="not_found", body=data)
+    return SidecarError(message, error_type=error.get("type"), body=data)
+
+
 def raise_for_job(job: dict[str, Any]) -> dict[str, Any]:
     if job["status"] != "succeeded":
         error = job.get("error") or {}
@@ -97,10 +107,15 @@ class Resume:
         return {"Last-Event-ID": str(self.last)}
 
     def take(self, event: Event) -> bool:
-        """Note an event to hand on; False for the server's `reconnect` (it is stopping)."""
+        """Note an event to hand on; False for the server's `reconnect` (it is stopping).
+        Raises for an `error` event, which ends the stream for good."""
         if event.event == "reconnect":
             return False
-        self.last, self.failures = event.id, 0
+        if event.event == "error":
+            raise stream_error(event.data)
+        if event.id:  # an event without one leaves the position where it was
+            self.last = event.id
+        self.failures = 0
         return True
 
     def failed(self, exc: Exception) -> float:
