@@ -14,7 +14,7 @@ from dataclasses import fields
 from typing import Any
 
 from simulator.app import run
-from simulator.config import SimConfig
+from simulator.config import FAULT_RATES, SimConfig
 
 # Flag name (without dashes, underscores for dashes) -> parser for its value.
 _FLAGS: dict[str, type] = {
@@ -26,8 +26,7 @@ _FLAGS: dict[str, type] = {
     "ttft_ms": float,
     "tokens_per_second": float,
     "seed": int,
-    "fail_529_rate": float,
-    "fail_500_rate": float,
+    **dict.fromkeys(FAULT_RATES, float),
     "batch_seconds_per_request": float,
     "reply_tokens": int,
     "api_key": str,

@@ -2,6 +2,15 @@
 
 Only a whitelisted subset may change at runtime (through `POST /_sim/config`): the knobs a test
 turns mid-run (limits, latency, failure rates), never the listening address or the key.
+
+Rate limits default to a tier, as every real organisation has one: the real API sends
+`anthropic-ratelimit-*` headers on every answer, and a client that paces on them must meet them
+here too. DEFAULT_TIER is the shape of Anthropic's documented Tier 4 for Sonnet (4 000 RPM,
+2 M input and 400 K output tokens per minute) at about ten times its size, as a custom limit
+would be: Sidecar on a 2-core machine peaks far below its 833 calls and 66 000 output tokens a
+second, so the tier never binds the project's tests and benches, while every answer reports it
+and the buckets enforce exactly what they report. A limit of 0 drops that bucket and its
+headers (no real tier does): the way to test a client that gets no headers.
 """
 
 from __future__ import annotations
@@ -11,6 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# Requests, input tokens and output tokens per minute when none are configured.
+DEFAULT_TIER = {"rpm": 50_000, "itpm": 20_000_000, "otpm": 4_000_000}
+
+# Random faults, each a share of /v1/messages calls; one draw per call picks at most one, in
+# this order (so their sum may not pass 1). What each answers: see `simulator.faults`.
+FAULT_RATES = ("fail_529_rate", "fail_500_rate", "fail_429_rate", "fail_429_bare_rate",
+               "fail_stream_rate", "fail_drop_rate")
+
 # Field name -> (type, minimum, maximum); None means unbounded on that side.
 _BOUNDS: dict[str, tuple[type, float | None, float | None]] = {
     "rpm": (int, 0, None),
@@ -19,8 +36,7 @@ _BOUNDS: dict[str, tuple[type, float | None, float | None]] = {
     "ttft_ms": (float, 0, None),
     "tokens_per_second": (float, 0.001, None),
     "seed": (int, None, None),
-    "fail_529_rate": (float, 0, 1),
-    "fail_500_rate": (float, 0, 1),
+    **dict.fromkeys(FAULT_RATES, (float, 0, 1)),
     "batch_seconds_per_request": (float, 0, None),
     "reply_tokens": (int, 0, None),
     "stream_chunk_ms": (float, 0, None),
@@ -36,8 +52,7 @@ RUNTIME_FIELDS = frozenset(
         "otpm",
         "ttft_ms",
         "tokens_per_second",
-        "fail_529_rate",
-        "fail_500_rate",
+        *FAULT_RATES,
         "batch_seconds_per_request",
         "reply_tokens",
         "stream_chunk_ms",
@@ -48,18 +63,22 @@ RUNTIME_FIELDS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class SimConfig:
-    """Everything the simulator can be told; 0 for a limit means unlimited."""
+    """Everything the simulator can be told; 0 for a limit means unlimited, with no headers."""
 
     host: str = "127.0.0.1"
     port: int = 8900
-    rpm: int = 0
-    itpm: int = 0
-    otpm: int = 0
+    rpm: int = DEFAULT_TIER["rpm"]
+    itpm: int = DEFAULT_TIER["itpm"]
+    otpm: int = DEFAULT_TIER["otpm"]
     ttft_ms: float = 50.0
     tokens_per_second: float = 200.0
     seed: int = 0
     fail_529_rate: float = 0.0
     fail_500_rate: float = 0.0
+    fail_429_rate: float = 0.0
+    fail_429_bare_rate: float = 0.0
+    fail_stream_rate: float = 0.0
+    fail_drop_rate: float = 0.0
     batch_seconds_per_request: float = 0.05
     reply_tokens: int = 0
     api_key: str | None = None
@@ -70,6 +89,8 @@ class SimConfig:
     def __post_init__(self) -> None:
         for name, (kind, low, high) in _BOUNDS.items():
             _check_value(name, getattr(self, name), kind, low, high)
+        if sum(getattr(self, name) for name in FAULT_RATES) > 1:
+            raise ValueError("the fail_*_rate fields share one draw: their sum must be <= 1")
 
     def public(self) -> dict[str, Any]:
         """The config as JSON for `GET /_sim/config`; the key itself is never echoed."""

@@ -1,8 +1,10 @@
 """Fault injection: random failures at configured rates, plus a queue of one-shot faults.
 
 Retry and recovery logic can only be tested if failures happen exactly when a test wants them,
-so besides the background 529/500 rates a test queues precise faults (status answers, mid-stream
-error events, dropped connections, extra latency) that the next matching calls consume in order.
+so a test queues precise faults (status answers, mid-stream error events, dropped connections,
+extra latency) that the next matching calls consume in order. A chaos run wants the opposite,
+every kind of failure at random: the `fail_*_rate` settings draw one of RANDOM_FAULTS per call,
+from a generator seeded by `seed`, so a run's failures repeat with its seed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from simulator.config import FAULT_RATES, SimConfig
 from simulator.wire import DEFAULT_MESSAGES, ERROR_TYPE_STATUS, STATUS_ERROR_TYPES, ApiError
 
 KINDS = ("status", "stream_error", "drop", "delay_ms")
@@ -58,6 +61,19 @@ class Fault:
         return ApiError(status, self.resolved_message(), error_type, headers)
 
 
+# What each random fault answers. A bare 429 is what a spend limit looks like unless the API
+# says to retry it; a stream fault strikes after a few tokens, when a client has shown some.
+RANDOM_FAULTS: dict[str, Fault] = {
+    "fail_529_rate": Fault("status", status=529),
+    "fail_500_rate": Fault("status", status=500),
+    "fail_429_rate": Fault("status", status=429, retry_after=1),
+    "fail_429_bare_rate": Fault("status", status=429, headers={"x-should-retry": "true"}),
+    "fail_stream_rate": Fault("stream_error", error_type="overloaded_error", after_tokens=3),
+    "fail_drop_rate": Fault("drop", after_tokens=3),
+}
+assert tuple(RANDOM_FAULTS) == FAULT_RATES
+
+
 def parse_fault(spec: Any) -> Fault:
     """Validate a control-endpoint fault spec; ValueError explains what is wrong."""
     if not isinstance(spec, dict):
@@ -96,6 +112,7 @@ class FaultInjector:
         self.queue: list[Fault] = []
         self.rng = random.Random(seed)
         self.injected = 0
+        self.random_counts: dict[str, int] = dict.fromkeys(FAULT_RATES, 0)
 
     def add(self, fault: Fault) -> None:
         if fault.count > 0:
@@ -104,6 +121,7 @@ class FaultInjector:
     def clear(self, seed: int | None = None) -> None:
         self.queue.clear()
         self.injected = 0
+        self.random_counts = dict.fromkeys(FAULT_RATES, 0)
         if seed is not None:
             self.rng.seed(seed)
 
@@ -121,15 +139,17 @@ class FaultInjector:
                 return fault
         return None
 
-    def random_failure(self, rate_529: float, rate_500: float) -> ApiError | None:
-        """Background flakiness: one draw decides between 529, 500 and success."""
-        if rate_529 <= 0 and rate_500 <= 0:
+    def random_fault(self, config: SimConfig) -> Fault | None:
+        """Background flakiness: one draw picks at most one fault, by the configured rates (no
+        draw at all when every rate is 0, so a seed's sequence is untouched by calm runs)."""
+        rates = [(name, getattr(config, name)) for name in FAULT_RATES]
+        if not any(rate > 0 for _, rate in rates):
             return None
-        draw = self.rng.random()
-        if draw < rate_529:
-            self.injected += 1
-            return ApiError(529, "Overloaded", "overloaded_error")
-        if draw < rate_529 + rate_500:
-            self.injected += 1
-            return ApiError(500, "Internal server error", "api_error")
+        draw, threshold = self.rng.random(), 0.0
+        for name, rate in rates:
+            threshold += rate
+            if draw < threshold:
+                self.injected += 1
+                self.random_counts[name] += 1
+                return RANDOM_FAULTS[name]
         return None

@@ -127,18 +127,25 @@ class RateLimiter:
             bucket.give(charged - used, self.clock())
 
     def headers(self) -> dict[str, str]:
+        """Each bucket's limit, remaining and reset, from the same levels `admit` reads: a
+        call that asks no more than `remaining` is admitted. `tokens-*` is the most restrictive
+        token bucket, as the API documents it (never a sum, which could promise input tokens
+        that are not there)."""
         now, wall = self.clock(), self.wall()
         out: dict[str, str] = {}
         for name, bucket in self.buckets.items():
-            prefix = f"anthropic-ratelimit-{name}"
-            out[f"{prefix}-limit"] = str(int(bucket.capacity))
-            out[f"{prefix}-remaining"] = str(max(0, math.floor(bucket.refill(now))))
-            out[f"{prefix}-reset"] = rfc3339(math.ceil(wall + bucket.seconds_until_full(now)))
-        inp, outp = self.buckets.get("input-tokens"), self.buckets.get("output-tokens")
-        if inp is not None and outp is not None:
-            out["anthropic-ratelimit-tokens-limit"] = str(int(inp.capacity + outp.capacity))
-            remaining = max(0, math.floor(inp.level)) + max(0, math.floor(outp.level))
-            out["anthropic-ratelimit-tokens-remaining"] = str(remaining)
-            full_in = max(inp.seconds_until_full(now), outp.seconds_until_full(now))
-            out["anthropic-ratelimit-tokens-reset"] = rfc3339(math.ceil(wall + full_in))
+            out.update(_bucket_headers(name, bucket, now, wall))
+        tight = [self.buckets[n] for n in ("input-tokens", "output-tokens") if n in self.buckets]
+        if tight:
+            tightest = min(tight, key=lambda bucket: bucket.refill(now))
+            out.update(_bucket_headers("tokens", tightest, now, wall))
         return out
+
+
+def _bucket_headers(name: str, bucket: TokenBucket, now: float, wall: float) -> dict[str, str]:
+    prefix = f"anthropic-ratelimit-{name}"
+    return {
+        f"{prefix}-limit": str(int(bucket.capacity)),
+        f"{prefix}-remaining": str(max(0, math.floor(bucket.refill(now)))),
+        f"{prefix}-reset": rfc3339(math.ceil(wall + bucket.seconds_until_full(now))),
+    }

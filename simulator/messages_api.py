@@ -2,7 +2,8 @@
 
 The order of checks mirrors what a client can observe from the API: validation (400) first,
 then injected faults, then rate limits (429), and only an admitted request warms the cache,
-spends tokens and gets an answer.
+spends tokens and gets an answer. An answer is billed (the stats' ledger) once it begins: its
+input then, its output as it is generated; an error status bills nothing.
 """
 
 from __future__ import annotations
@@ -45,13 +46,13 @@ class MessagesApi:
         account = self.state.cache.account(parsed.model, pieces)
         fault = await self.injected_fault(MESSAGES_PATH)
         config = self.state.config
-        failure = self.state.faults.random_failure(config.fail_529_rate, config.fail_500_rate)
-        if failure is not None:
-            raise failure
+        chance = self.state.faults.random_fault(config)
+        if chance is not None and chance.kind == "status":
+            raise chance.as_error()
+        fault = fault or chance
         charge = self.admit(account, parsed.max_tokens)
         self.state.cache.commit(account)
         usage = {**account.usage(), "service_tier": "standard"}
-        self.state.stats.add_usage(usage)
         reply = plan_reply(parsed, config.seed, config.reply_tokens)
         if parsed.stream:
             return self.stream(parsed, reply, usage, charge, fault)
@@ -83,9 +84,10 @@ class MessagesApi:
     ) -> Response:
         await asyncio.sleep(self.state.config.ttft_ms / 1000)
         if fault is not None and fault.kind == "stream_error":
-            self.finish(charge, 0)  # failed mid-generation: an error answer, nothing delivered
+            self.state.limiter.settle(charge, 0)  # failed mid-generation: an error answer
             raise fault.as_error()
-        self.finish(charge, reply.output_tokens)
+        self.state.stats.answered(usage)
+        self.finish(charge, reply.output_tokens, completed=fault is None)
         message = message_json(reply, parsed.model, new_id("msg_01"), usage)
         if fault is not None:
             return TruncatedResponse(dumps(message))  # a `drop`: half a body, then EOF
@@ -106,12 +108,16 @@ class MessagesApi:
         start["usage"] = {**start["usage"], "output_tokens": 1}
         stats = self.state.stats
 
+        def on_open() -> None:
+            stats.stream_opened()
+            stats.answered(usage)
+
         def on_finish(outcome: str, sent: int, seconds: float) -> None:
             stats.stream_closed(outcome, seconds)
-            self.finish(charge, sent)
+            self.finish(charge, sent, completed=outcome == "completed")
 
-        return MessageStream(reply, start, usage, pace, fault, stats.stream_opened, on_finish)
+        return MessageStream(reply, start, usage, pace, fault, on_open, on_finish)
 
-    def finish(self, charge: int, output_tokens: int) -> None:
+    def finish(self, charge: int, output_tokens: int, *, completed: bool) -> None:
         self.state.limiter.settle(charge, output_tokens)
-        self.state.stats.tokens["output_tokens"] += output_tokens
+        self.state.stats.ended(output_tokens, completed=completed)

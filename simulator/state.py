@@ -79,4 +79,4 @@ class SimState:
 
     def stats_snapshot(self) -> dict[str, Any]:
         self.batches.refresh_all()  # batches end lazily; make their tokens count now
-        return self.stats.snapshot(self.faults.injected)
+        return self.stats.snapshot(self.faults.injected, self.faults.random_counts)

@@ -102,8 +102,9 @@ def test_headers_report_limits_remaining_and_rfc3339_reset() -> None:
     assert headers["anthropic-ratelimit-requests-remaining"] == "59"
     assert headers["anthropic-ratelimit-input-tokens-remaining"] == "500"
     assert headers["anthropic-ratelimit-output-tokens-remaining"] == "250"
-    assert headers["anthropic-ratelimit-tokens-limit"] == "900"
-    assert headers["anthropic-ratelimit-tokens-remaining"] == "750"
+    # The most restrictive token bucket: output's 250 left, not the 750 of both together.
+    assert headers["anthropic-ratelimit-tokens-limit"] == "300"
+    assert headers["anthropic-ratelimit-tokens-remaining"] == "250"
     rfc3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
     assert all(rfc3339.match(v) for k, v in headers.items() if k.endswith("-reset"))
 
