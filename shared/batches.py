@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,11 +15,15 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictStr
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+from redis.exceptions import WatchError
 
-from shared import keys
+from shared import events, keys
 from shared.budgets import worst_case_usd
 from shared.jobspec import hints, job_fields
 from shared.jobstore import JobStore, as_str, new_job_id, parse_time, utcnow
+from shared.redis import queue_script
 from shared.schemas import JobRequest, Strict
 from shared.settings import Settings
 from shared.taskwire import run_job_message
@@ -27,6 +32,7 @@ from shared.validation import parse
 Mode = Literal["queue", "anthropic_batch"]
 MAX_JOBS = 10_000
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+log = logging.getLogger("sidecar.batches")
 
 
 class BatchRequest(Strict):
@@ -70,20 +76,33 @@ class BatchStore:
 
     async def create(self, batch_id: str, request: BatchRequest, records: list[dict[str, str]],
                      messages: list[str] | None = None, owner: Owner = Owner()) -> bool:
-        """Store the batch and its jobs (each queued with its Celery message, if given, in the
-        same step); False (and nothing written) if the id exists."""
-        if not await self.redis.hsetnx(keys.batch(batch_id), "id", batch_id):
-            return False
-        await self.jobs.create_many(records, messages)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.batch(batch_id), mapping={
-                "name": request.name or batch_id, "mode": request.mode,
+        """Store the batch and its jobs (each queued with its Celery message, if given) in one
+        transaction, so a crash leaves all of it or none; False (and nothing written) if the id
+        exists or another creator of the same id got there first."""
+        batch_key = keys.batch(batch_id)
+        script = self.jobs._create if messages is None else self.jobs._submit
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(batch_key)
+            if await pipe.exists(batch_key):
+                return False
+            # EVALSHA inside MULTI cannot be retried on NOSCRIPT: load the script first.
+            await pipe.script_load(script.script)
+            pipe.multi()
+            for index, fields in enumerate(records):
+                _queue_job(pipe, self.jobs, script, fields, messages[index] if messages else None)
+            pipe.hset(batch_key, mapping={
+                "id": batch_id, "name": request.name or batch_id, "mode": request.mode,
                 "total": len(records), "created_at": utcnow(),
                 "tenant": owner.tenant, "subject": owner.subject})
             pipe.rpush(keys.batch_jobs(batch_id), *[r["id"] for r in records])
-            for key in (keys.batch(batch_id), keys.batch_jobs(batch_id)):
+            for key in (batch_key, keys.batch_jobs(batch_id)):
                 pipe.expire(key, self.jobs.ttl)
-            await pipe.execute()
+            if request.mode == "anthropic_batch":  # the poll submits it if the task is lost
+                pipe.sadd(keys.upstream_batches(), batch_id)
+            try:
+                await pipe.execute()
+            except WatchError:
+                return False
         return True
 
     async def info(self, batch_id: str) -> dict[str, str] | None:
@@ -125,6 +144,21 @@ class BatchStore:
         }
 
 
+def _queue_job(pipe: Pipeline, jobs: JobStore, script: AsyncScript, fields: dict[str, str],
+               message: str | None) -> None:
+    """One job's CREATE (or, with its Celery message, SUBMIT with no gate: the batch was
+    admitted as a whole) on the transaction, as `JobStore.create_many` would run it."""
+    flat = [item for pair in fields.items() for item in pair]
+    job_keys = [keys.job(fields["id"]), keys.events(fields["id"]), keys.channel(fields["id"])]
+    payload = events.data({"status": "queued"})
+    if message is None:
+        queue_script(pipe, script, job_keys, [jobs.ttl, payload, *flat])
+    else:
+        queue_script(pipe, script, [*job_keys, "", "", keys.celery_queue(fields["priority"]),
+                                    "", ""],
+                     [jobs.ttl, payload, fields["id"], 0, message, 0, 0, 0, 0, *flat])
+
+
 def links(batch_id: str) -> dict[str, str]:
     base = f"/api/batches/{batch_id}"
     return {"self": base, "events": f"{base}/events", "report": f"{base}/report"}
@@ -157,6 +191,9 @@ async def start(store: BatchStore, settings: Settings, request: BatchRequest, ba
         return await store.create(batch_id, request, records, messages, owner)
     if not await store.create(batch_id, request, records, owner=owner):
         return False
-    await store.redis.sadd(keys.upstream_batches(), batch_id)
-    await asyncio.to_thread(upstream_submit, batch_id)
+    try:
+        await asyncio.to_thread(upstream_submit, batch_id)
+    except Exception:  # the batch is recorded: the periodic poll submits it all the same
+        log.warning("submit task not sent; the poll will submit the batch",
+                    extra={"batch_id": batch_id}, exc_info=True)
     return True

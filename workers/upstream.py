@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from typing import Any
 
 from shared import keys, pricing
@@ -18,6 +19,14 @@ from workers.failures import logged_failure
 
 log = logging.getLogger("sidecar.worker")
 LEASE = 30 * 86400.0  # upstream batches may take up to a day; never reaped as lost
+UPSTREAM_WINDOW_SECONDS = 86400  # how long Claude may take to end a Message Batch
+# Longer than one create call may take (the client's 600 s timeout): a live holder keeps it.
+SUBMIT_LOCK_SECONDS = 900
+# Frees the lock only for its holder (not one that took it after ours lapsed).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 def owner_of(batch_id: str) -> str:
@@ -31,47 +40,113 @@ def params(record: Record, ctx: Context) -> dict[str, Any]:
 
 
 async def submit(ctx: Context, batches: BatchStore, batch_id: str) -> str:
-    """Claim the batch's jobs and send them as one Message Batch (once, however often the task
-    is delivered)."""
-    if not await batches.redis.hsetnx(keys.batch(batch_id), "submitting", "1"):
+    """Send the batch's jobs as one Message Batch: once however often the task is delivered (an
+    expiring lock keeps two deliveries from both sending), and again after any failure, since
+    `upstream_id` is recorded only once Claude has the batch and `poll` submits any batch
+    without one."""
+    lock, token = keys.batch_submitting(batch_id), secrets.token_hex(8)
+    if not await batches.redis.set(lock, token, nx=True, ex=SUBMIT_LOCK_SECONDS):
+        return "being submitted"
+    try:
+        return await _submit(ctx, batches, batch_id)
+    except Exception as exc:
+        log.warning("upstream batch not submitted; the next poll tries again",
+                    extra={"batch_id": batch_id, "error": repr(exc)})
+        return "failed"
+    finally:
+        await batches.redis.register_script(_RELEASE)([lock], [token])
+
+
+async def _submit(ctx: Context, batches: BatchStore, batch_id: str) -> str:
+    info = await batches.info(batch_id)
+    if info is None:  # expired: nothing left to send or collect
+        await batches.redis.srem(keys.upstream_batches(), batch_id)
+        return "missing"
+    if info.get("upstream_id"):
         return "already submitted"
-    owner, requests = owner_of(batch_id), []
-    for record in await ctx.store.get_all(await batches.job_ids(batch_id)):
-        if record is None:
-            continue
-        claim = (await ctx.store.claim(record["id"], owner, LEASE, 1000, begin=True)).outcome
-        await ctx.store.redis.zrem(keys.leases(), record["id"])  # Claude holds it, not a worker
-        if claim == "cancel":
-            await finish(ctx, record, owner, "cancelled", {}, None)
-        elif claim == "claimed":
-            requests.append({"custom_id": record["id"], "params": params(record, ctx)})
+    requests = await _claim_all(ctx, batch_id, await batches.job_ids(batch_id),
+                                cancelled=info.get("cancel") == "1")
     if not requests:
+        await batches.redis.srem(keys.upstream_batches(), batch_id)
         return "nothing to submit"
+    await _outlive_upstream(ctx, batch_id, [r["custom_id"] for r in requests])
     created = await ctx.client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
-    await batches.set(batch_id, upstream_id=created.id, upstream_status="in_progress")
+    if not await batches.redis.hsetnx(keys.batch(batch_id), "upstream_id", created.id):
+        # Only if our lock lapsed mid-call and another delivery sent the batch too: keep theirs.
+        await ctx.client.messages.batches.cancel(created.id)
+        return "already submitted"
+    await batches.set(batch_id, upstream_status="in_progress")
     log.info("upstream batch created", extra={"batch_id": batch_id, "upstream_id": created.id,
                                               "jobs": len(requests)})
     return created.id
 
 
+async def _claim_all(ctx: Context, batch_id: str, job_ids: list[str],
+                     cancelled: bool) -> list[dict[str, Any]]:
+    """The requests of the jobs to send: each claimed for the batch now, or already claimed by
+    an attempt that failed (its claim is ours to reuse, not a busy job)."""
+    owner, requests = owner_of(batch_id), []
+    for record in await ctx.store.get_all(job_ids):
+        if record is None:
+            continue
+        if record["status"] == "running" and record.get("owner") == owner:
+            outcome = "cancel" if record.get("cancel") == "1" else "claimed"
+        else:
+            outcome = (await ctx.store.claim(record["id"], owner, LEASE, 1000, begin=True)).outcome
+            await ctx.store.redis.zrem(keys.leases(), record["id"])  # Claude holds it
+        if outcome == "claimed" and cancelled:
+            outcome = "cancel"
+        if outcome == "cancel":
+            await finish(ctx, record, owner, "cancelled", {}, None)
+        elif outcome == "claimed":
+            requests.append({"custom_id": record["id"], "params": params(record, ctx)})
+    return requests
+
+
+async def _outlive_upstream(ctx: Context, batch_id: str, job_ids: list[str]) -> None:
+    """Claude may take a day to end a Message Batch: the records it answers to must still be
+    there then, and keep the usual TTL after (finishing a job sets that again)."""
+    ttl = UPSTREAM_WINDOW_SECONDS + ctx.store.ttl
+    async with ctx.store.redis.pipeline(transaction=False) as pipe:
+        for key in (keys.batch(batch_id), keys.batch_jobs(batch_id)):
+            pipe.expire(key, ttl)
+        for job_id in job_ids:
+            pipe.expire(keys.job(job_id), ttl)
+            pipe.expire(keys.events(job_id), ttl)
+        await pipe.execute()
+
+
 async def poll(ctx: Context, batches: BatchStore) -> list[str]:
-    """Collect every upstream batch that has ended; cancel those whose batch was cancelled."""
+    """Collect every upstream batch that has ended, cancel those whose batch was cancelled and
+    submit those not (yet) sent; one batch's failure never holds up the others."""
     collected = []
     for raw in await batches.redis.smembers(keys.upstream_batches()):
         batch_id = as_str(raw)
-        info = await batches.info(batch_id) or {}
-        upstream_id = info.get("upstream_id")
-        if not upstream_id:
-            continue
-        remote = await ctx.client.messages.batches.retrieve(upstream_id)
-        await batches.set(batch_id, upstream_status=remote.processing_status)
-        if info.get("cancel") == "1" and remote.processing_status == "in_progress":
-            await ctx.client.messages.batches.cancel(upstream_id)
-        if remote.processing_status == "ended":
-            await collect(ctx, batch_id, upstream_id)
-            await batches.redis.srem(keys.upstream_batches(), batch_id)
-            collected.append(batch_id)
+        try:
+            if await _poll_one(ctx, batches, batch_id):
+                collected.append(batch_id)
+        except Exception as exc:
+            log.warning("upstream batch not collected; the next poll tries again",
+                        extra={"batch_id": batch_id, "error": repr(exc)})
     return collected
+
+
+async def _poll_one(ctx: Context, batches: BatchStore, batch_id: str) -> bool:
+    """True once the batch is collected."""
+    info = await batches.info(batch_id) or {}
+    upstream_id = info.get("upstream_id")
+    if not upstream_id:  # a submission that failed, crashed or was never sent
+        await submit(ctx, batches, batch_id)
+        return False
+    remote = await ctx.client.messages.batches.retrieve(upstream_id)
+    await batches.set(batch_id, upstream_status=remote.processing_status)
+    if info.get("cancel") == "1" and remote.processing_status == "in_progress":
+        await ctx.client.messages.batches.cancel(upstream_id)
+    if remote.processing_status != "ended":
+        return False
+    await collect(ctx, batch_id, upstream_id)
+    await batches.redis.srem(keys.upstream_batches(), batch_id)
+    return True
 
 
 async def cancel(ctx: Context, batches: BatchStore, batch_id: str) -> None:
