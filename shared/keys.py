@@ -83,7 +83,8 @@ def inflight(scope: str) -> str:
 
 
 def waiting(scope: str) -> str:
-    """Sorted set of jobs waiting for a scope's capacity, scored by their deadline."""
+    """Sorted set of calls waiting for a scope's capacity, scored by when to presume their
+    waiter dead (it moves the score on at every nap)."""
     return f"{PREFIX}:{{limit:{scope}}}:waiting"
 
 

@@ -9,12 +9,13 @@ import asyncio
 import json
 import logging
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
-from shared import keys
-from shared.jobstore import JobStore, Outcome, Renewal
+from shared import events, keys
+from shared.jobstore import JobStore, Outcome, Refusal, Renewal
 from shared.taskwire import run_job_message
 from tests.procs import RedisServer
 from workers.runtime import Run, Runtime
@@ -233,3 +234,55 @@ async def test_the_reaper_survives_redis_errors(caplog: pytest.LogCaptureFixture
     finally:
         await redis.aclose()
         server.stop()
+
+
+async def test_a_log_that_lost_its_tail_never_reuses_an_id(store: JobStore) -> None:
+    """After Redis comes back from an `everysec` AOF without the log's last frames, the next
+    append fills the ids clients may have seen, resets, and sends the attempt's whole text."""
+    await store.submit(fields("j"), run_job_message("j", "interactive"))
+    await store.claim("j", "w1:a", 30, 5)
+    acked = 0
+    for seq, text in enumerate(["Dry ", "spell ", "ahead"], 1):
+        acked = await store.append_token("j", "w1:a", text, seq, acked)
+    seen = [bytes(f) for f in await store.read_events("j")]
+    await store.redis.ltrim(keys.events("j"), 0, 2)  # the last two frames are lost
+    assert await store.append_token("j", "w1:a", ", then rain", 4, acked) == Refusal.LOG_LOST
+    new_id = await store.append_token("j", "w1:a", ", then rain", 4, acked,
+                                      "Dry spell ahead, then rain")
+    assert new_id > acked
+    log = [bytes(f) for f in await store.read_events("j")]
+    assert [events.frame_id(f) for f in log] == list(range(1, len(log) + 1))
+    assert log[:3] == seen[:3]
+    after = [events.parse_frame(f) for f in log[acked:]]
+    assert [(f.event, f.data) for f in after] == [
+        ("reset", {"reason": "log_repaired"}), ("token", {"text": "Dry spell ahead, then rain"})]
+    # Appending goes on normally from there.
+    assert await store.append_token("j", "w1:a", "!", 5, new_id) == new_id + 1
+
+
+async def test_lua_and_python_write_the_same_frame(store: JobStore) -> None:
+    """One definition of a frame: what the Lua `append` stores is what `events.frame` builds."""
+    await store.submit(fields("j"), run_job_message("j", "interactive"))
+    await store.claim("j", "w1:a", 30, 5)
+    await store.append_token("j", "w1:a", "Kia ora — \"rain\"\n", 1)
+    stored = [bytes(f) for f in await store.read_events("j")]
+    assert stored == [events.frame(1, "status", {"status": "queued"}),
+                      events.frame(2, "status", {"status": "running"}),
+                      events.frame(3, "token", {"text": "Kia ora — \"rain\"\n"})]
+    assert [events.parse_frame(f).id for f in stored] == [1, 2, 3]
+
+
+async def test_a_job_whose_claim_redis_forgot_is_sent_again(store: JobStore) -> None:
+    """Its record went back to `queued` under the worker (the claim was lost with Redis's last
+    second): the worker that finds it lost sends it again rather than leave it messageless."""
+    from workers.calls import Job
+    from workers.runner import _send_again_if_queued
+
+    await store.submit(fields("j"), run_job_message("j", "interactive"))
+    await store.redis.delete(keys.celery_queue("interactive"))  # delivered
+    await store.claim("j", "w1:a", 30, 5)
+    await store.redis.hset(keys.job("j"), "status", "queued")  # the claim, forgotten
+    await store.redis.hdel(keys.job("j"), "owner")
+    ctx: Any = SimpleNamespace(store=store)
+    await _send_again_if_queued(ctx, Job("j", "w1:a", {}, {}, None))  # type: ignore[arg-type]
+    assert await queued(store) == [["j"]]

@@ -101,11 +101,11 @@ async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -
     if reservation is not None and reservation.waited:
         ctx.metrics.waited(job.record["model"], reservation.waited)
     number, job.first_attempt = job.first_attempt, 0  # the claim began the first attempt
-    if not number:
-        number = await ctx.store.begin_attempt(job.id, job.owner)
     job.attempt_text.clear()
     state.completion = claude.Completion()
-    try:
+    try:  # from here on the reservation is settled whatever happens
+        if not number:
+            number = await ctx.store.begin_attempt(job.id, job.owner)
         if number < 0:
             raise LostJob(job.id)
         state.count = number

@@ -107,8 +107,8 @@ async def _claim_at_once(ctx: Context, job: Job, hints: Hints) -> Taken | None:
         ctx.store.queue_claim(pipe, job.id, job.owner, settings.job_lease_seconds,
                               settings.job_max_attempts, admitted=admitted)
         *admission_result, claim_result = await pipe.execute(raise_on_error=False)
-    if admission_result and not (await ctx.limiter.admitted(hints.model,
-                                                            admission_result[0])).admitted:
+    if job.reservation is not None and not (await ctx.limiter.admitted(
+            hints.model, admission_result[0], call_id=job.reservation.call_id)).admitted:
         job.reservation = None
     if isinstance(claim_result, Exception) or as_str(claim_result[0]) == "unadmitted":
         await _release(ctx, job)  # a claim that did not run (NOSCRIPT) after an admission

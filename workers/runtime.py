@@ -63,13 +63,13 @@ class Runtime:
         self._thread = threading.Thread(target=self.loop.run_forever, name="sidecar-loop",
                                         daemon=True)
         self._thread.start()
-        self.metrics = WorkerMetrics(settings.redis_url)
+        self.metrics = WorkerMetrics(settings)
         self.metrics.serve(settings.worker_metrics_port, settings.worker_metrics_host)
         self.ctx: Context = self.call(self._setup())
         self._housekeeping = [
             asyncio.run_coroutine_threadsafe(coro, self.loop)
             for coro in (self._renew_leases(), self._reap(), self._heartbeat(), self._listen(),
-                         self.ctx.tally.run())
+                         self.ctx.limiter.keep_alive(), self.ctx.tally.run())
         ]
 
     def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
