@@ -43,7 +43,12 @@ export async function* readEventSource(
     opened = true;
   });
   source.addEventListener('error', (event) => {
-    if (typeof (event as MessageEvent).data === 'string') return; // an `event: error` the API sent
+    const { data } = event as MessageEvent<unknown>;
+    if (typeof data === 'string') {
+      // an `event: error` the API sent (the job's record is gone): the stream's reader ends it
+      push({ event: 'error', data, id: undefined, retry: undefined });
+      return;
+    }
     push(opened ? ENDED : new SidecarError(0, 'network_error', `event stream failed: cannot connect to ${url.replace(/([?&]access_token=)[^&]*/, '$1…')}`));
   });
   const onAbort = (): void => push(signal.reason instanceof Error ? signal.reason : new DOMException('The stream was aborted', 'AbortError'));

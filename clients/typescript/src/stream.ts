@@ -1,5 +1,5 @@
 /** Following a job's event stream: parsing, de-duplication, and reconnection with Last-Event-ID. */
-import { RateLimitError, SidecarError, isAbortError } from './errors.js';
+import { NotFoundError, RateLimitError, SidecarError, isAbortError } from './errors.js';
 import type { SseMessage } from './sse.js';
 import type { JobEvent, JobEventType } from './types.js';
 
@@ -84,6 +84,7 @@ export async function* followEvents(
             delay = reconnectDelay(message.data, message.retry);
             break;
           }
+          if (message.event === 'error') throw streamError(message.data);
           const id = Number(message.id);
           if (!Number.isInteger(id) || id <= last) continue; // already yielded
           last = id;
@@ -113,6 +114,20 @@ export async function* followEvents(
     signal?.removeEventListener('abort', stop);
     local.abort();
   }
+}
+
+/** The API ended the stream with an `error` event (the job's record expired or was deleted):
+ * reconnecting could only meet a 404, so the stream ends here with a typed error. */
+function streamError(data: string): SidecarError {
+  let body: { type?: unknown; message?: unknown } = {};
+  try {
+    body = JSON.parse(data) as { type?: unknown; message?: unknown };
+  } catch {
+    // not JSON: keep the defaults below
+  }
+  const type = typeof body.type === 'string' ? body.type : 'stream_error';
+  const message = typeof body.message === 'string' ? body.message : 'the event stream ended with an error';
+  return type === 'not_found' ? new NotFoundError(404, type, message, body) : new SidecarError(410, type, message, body);
 }
 
 function asSidecarError(error: unknown): SidecarError {
