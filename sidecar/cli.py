@@ -13,6 +13,7 @@ from rich.console import Console
 
 from shared.settings import SettingsError, load_settings
 from sidecar import stack
+from simulator.config import DEFAULT_TIER
 
 app = typer.Typer(help="Sidecar: Claude behind a job queue.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -157,9 +158,12 @@ def report(
 def simulator(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8900),
-    rpm: int = typer.Option(0, help="Requests per minute (0 = unlimited)."),
-    itpm: int = typer.Option(0, help="Input tokens per minute (0 = unlimited)."),
-    otpm: int = typer.Option(0, help="Output tokens per minute (0 = unlimited)."),
+    rpm: int = typer.Option(DEFAULT_TIER["rpm"],
+                           help="Requests per minute, reported and enforced (0 = unlimited)."),
+    itpm: int = typer.Option(DEFAULT_TIER["itpm"],
+                           help="Input tokens per minute, reported and enforced (0 = unlimited)."),
+    otpm: int = typer.Option(DEFAULT_TIER["otpm"],
+                           help="Output tokens per minute, reported and enforced (0 = unlimited)."),
     ttft_ms: float = typer.Option(50.0, help="Time to first token, milliseconds."),
     tokens_per_second: float = typer.Option(200.0, help="Streaming speed of each answer."),
     seed: int = typer.Option(0, help="Seed of the deterministic answers."),

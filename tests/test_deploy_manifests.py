@@ -82,7 +82,8 @@ def test_alert_runbooks_resolve_in_deployment_md() -> None:
         anchor = rule["annotations"]["runbook_url"].partition("#")[2]
         assert anchor in documented, f"{rule['alert']}: no #{anchor} in DEPLOYMENT.md"
     assert {r["alert"] for r in rules} >= {"SidecarHighErrorRate", "SidecarQueueBacklog",
-                                           "SidecarUpstream429s", "SidecarNoWorkers"}
+                                           "SidecarUpstream429s", "SidecarNoWorkers",
+                                           "SidecarNoLiveWorkers"}
 
 
 # --- NetworkPolicies, evaluated as a CNI would --------------------------------------------------
