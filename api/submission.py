@@ -22,7 +22,7 @@ from shared import budgets, keys
 from shared.cache import ResponseCache
 from shared.errors import BudgetExceeded, ServiceUnavailable
 from shared.jobspec import hints, job_fields
-from shared.jobstore import Gate, JobStore, utcnow, view
+from shared.jobstore import Gate, JobStore, Record, merged, utcnow, view
 from shared.limiter import Limiter
 from shared.metrics import Tally
 from shared.schemas import JobRequest
@@ -48,7 +48,7 @@ class Submitted:
     job: dict[str, Any]
     created: bool  # False when an idempotency key, the cache or a flight found an existing job
     cached: dict[str, Any] | None = None  # the cached answer, on a cache hit
-    follower: dict[str, str] | None = None  # the record, when the job follows another's run
+    follower: Record | None = None  # the record, when the job follows another's run
 
     def events(self, backend: Backend, hub: Hub, draining: asyncio.Event | None = None,
                ) -> AsyncIterator[bytes]:
@@ -99,7 +99,7 @@ async def submit(request: JobRequest, backend: Backend, caller: Principal) -> Su
     raise ServiceUnavailable("could not submit the job: identical requests kept racing")
 
 
-async def _found(backend: Backend, fields: dict[str, str], kind: str,
+async def _found(backend: Backend, fields: Record, kind: str,
                  answer: Any) -> Submitted | None:
     """The caller's job when the script found work already done or under way; None when the
     leader it found is gone (its flight is freed, so the next try leads)."""
@@ -113,7 +113,7 @@ async def _found(backend: Backend, fields: dict[str, str], kind: str,
     return None
 
 
-async def admit_batch(backend: Backend, caller: Principal, records: list[dict[str, str]],
+async def admit_batch(backend: Backend, caller: Principal, records: list[Record],
                       found: list[budgets.Window]) -> None:
     """A batch passes what its jobs would pass one by one: the tenant's per-minute quotas
     (one request per job), the queue caps, and its budgets (the jobs' worst cases reserved
@@ -135,7 +135,7 @@ def _over_budget(window: budgets.Window, cost: float) -> BudgetExceeded:
         retry_after=window.retry_after(utc()))
 
 
-def admission_gate(fields: dict[str, str], settings: Settings, tenant: str,
+def admission_gate(fields: Record, settings: Settings, tenant: str,
                    found: list[budgets.Window]) -> Gate:
     """The job's queue caps and budget windows, its worst case noted in its record so the
     script that ends it can settle the reservation."""
@@ -147,40 +147,43 @@ def admission_gate(fields: dict[str, str], settings: Settings, tenant: str,
                 tuple(w.key for w in found), tuple(budgets.limits_args(found)), cost)
 
 
-async def _from_cache(backend: Backend, fields: dict[str, str],
+async def _from_cache(backend: Backend, fields: Record,
                       entry: dict[str, Any]) -> Submitted:
     """A cache hit: a job of the caller's own, finished now with the cached answer at no cost."""
     now = utcnow()
     text = str(entry.get("text", ""))
-    record = {**_unreserved(fields), "status": "succeeded", "started_at": now,
-              "first_token_at": now, "finished_at": now, "attempts": "0", "cached": "1",
-              "model": str(entry.get("model") or fields["model"]),
-              "result": json.dumps({"text": text}), "cost_usd": "0.0",
-              "usage": json.dumps({"input_tokens": 0, "output_tokens": 0})}
+    record = merged(_unreserved(fields), {
+        "status": "succeeded", "started_at": now, "first_token_at": now, "finished_at": now,
+        "attempts": "0", "cached": "1", "model": str(entry.get("model") or fields["model"]),
+        "result": json.dumps({"text": text}), "cost_usd": "0.0",
+        "usage": json.dumps({"input_tokens": 0, "output_tokens": 0})})
     if not await backend.store.settled(record, text):
         existing = await backend.store.get(fields["id"])
         return Submitted(view(existing or record), False)
     return Submitted(view(record), False, entry)
 
 
-async def _follow(backend: Backend, fields: dict[str, str],
-                  leader: dict[str, str]) -> Submitted:
+async def _follow(backend: Backend, fields: Record,
+                  leader: Record) -> Submitted:
     """A single-flight follower: a job of the caller's own that mirrors the leader's run (see
     `mirror`); cancelling it leaves the leader alone."""
-    record = {**_unreserved(fields), "leader": leader["id"], "cached": "1"}
+    record = merged(_unreserved(fields), {"leader": leader["id"], "cached": "1"})
     if not await backend.store.create(record):
         existing = await backend.store.get(fields["id"])
         return Submitted(view(existing or record), False)
     return Submitted(mirror.view_of(record, leader), False, follower=record)
 
 
-def _unreserved(fields: dict[str, str]) -> dict[str, str]:
+def _unreserved(fields: Record) -> Record:
     """The record without a budget reservation or a cache key of its own (it makes no call)."""
-    drop = ("budget_keys", "budget_reserved", "cache_key")
-    return {k: v for k, v in fields.items() if k not in drop} | {"cache_key": ""}
+    unreserved = fields.copy()
+    for name in ("budget_keys", "budget_reserved"):
+        unreserved.pop(name, None)  # type: ignore[misc]
+    unreserved["cache_key"] = ""
+    return unreserved
 
 
-async def _submit_once(backend: Backend, fields: dict[str, str],
+async def _submit_once(backend: Backend, fields: Record,
                        job_hints: Hints | None, gate: Gate) -> tuple[str, Any]:
     message = run_job_message(fields["id"], fields["priority"], job_hints)
     try:

@@ -22,7 +22,7 @@ from redis.exceptions import WatchError
 from shared import events, keys
 from shared.budgets import worst_case_usd
 from shared.jobspec import hints, job_fields
-from shared.jobstore import JobStore, as_str, new_job_id, parse_time, utcnow
+from shared.jobstore import JobStore, Record, as_str, flatten, new_job_id, parse_time, utcnow
 from shared.redis import queue_script
 from shared.schemas import JobRequest, Strict
 from shared.settings import Settings
@@ -51,7 +51,7 @@ class Owner:
 
 
 def plan(request: BatchRequest, settings: Settings, batch_id: str,
-         owner: Owner = Owner()) -> list[dict[str, str]]:
+         owner: Owner = Owner()) -> list[Record]:
     """Every job of the batch validated and laid out, at batch priority whatever its body
     says, each with its worst-case cost noted for its budget windows; an error names
     `jobs.<i>.<field>`."""
@@ -62,9 +62,9 @@ def plan(request: BatchRequest, settings: Settings, batch_id: str,
         fields = job_fields(job, settings, owner.tenant, owner.subject,
                             job_id=new_job_id(f"{batch_id}:{index}", "batch"),
                             prefix=("jobs", index))
-        fields.update(batch_id=batch_id, cache_key="", mode=request.mode,
-                      budget_keys=" ".join(owner.spend_keys),
-                      budget_reserved=repr(worst_case_usd(fields, settings, discounted)))
+        fields["batch_id"], fields["cache_key"], fields["mode"] = batch_id, "", request.mode
+        fields["budget_keys"] = " ".join(owner.spend_keys)
+        fields["budget_reserved"] = repr(worst_case_usd(fields, settings, discounted))
         records.append(fields)
     return records
 
@@ -74,7 +74,7 @@ class BatchStore:
         self.redis = redis
         self.jobs = jobs
 
-    async def create(self, batch_id: str, request: BatchRequest, records: list[dict[str, str]],
+    async def create(self, batch_id: str, request: BatchRequest, records: list[Record],
                      messages: list[str] | None = None, owner: Owner = Owner()) -> bool:
         """Store the batch and its jobs (each queued with its Celery message, if given) in one
         transaction, so a crash leaves all of it or none; False (and nothing written) if the id
@@ -144,11 +144,11 @@ class BatchStore:
         }
 
 
-def _queue_job(pipe: Pipeline, jobs: JobStore, script: AsyncScript, fields: dict[str, str],
+def _queue_job(pipe: Pipeline, jobs: JobStore, script: AsyncScript, fields: Record,
                message: str | None) -> None:
     """One job's CREATE (or, with its Celery message, SUBMIT with no gate: the batch was
     admitted as a whole) on the transaction, as `JobStore.create_many` would run it."""
-    flat = [item for pair in fields.items() for item in pair]
+    flat = flatten(fields)
     job_keys = [keys.job(fields["id"]), keys.events(fields["id"]), keys.channel(fields["id"])]
     payload = events.data({"status": "queued"})
     if message is None:
@@ -181,7 +181,7 @@ def _eta(info: dict[str, str], finished: int, total: int) -> float | None:
 
 async def start(store: BatchStore, settings: Settings, request: BatchRequest, batch_id: str,
                 upstream_submit: Callable[[str], None], owner: Owner = Owner(),
-                records: list[dict[str, str]] | None = None) -> bool:
+                records: list[Record] | None = None) -> bool:
     """Create the batch and set it going: its jobs recorded and queued together on the batch
     queue (as one job is: a job is never recorded without being queued), or one Anthropic
     Message Batch submitted by a worker. False when the id already existed."""

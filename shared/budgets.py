@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
 from shared import keys, pricing
 from shared.settings import Budget, Settings
+
+if TYPE_CHECKING:  # the job store imports this module
+    from shared.jobstore import Record
 
 WINDOWS = ("day", "month")
 SPEND_TTL_SECONDS = 35 * 86_400  # a month's key outlives its month; a day's is cheap to keep
@@ -77,7 +80,7 @@ def windows(settings: Settings, tenant: str, subject: str | None,
     return found
 
 
-def worst_case_usd(fields: dict[str, str], settings: Settings, batch: bool = False) -> float:
+def worst_case_usd(fields: Record, settings: Settings, batch: bool = False) -> float:
     """What the job can cost at most in one attempt: its input and its whole max_tokens."""
     usage = {"input_tokens": int(fields.get("input_tokens_estimate") or 0),
              "output_tokens": int(fields["max_tokens"])}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from shared import cache, jobtypes, models
 from shared.errors import InvalidInput
-from shared.jobstore import new_job_id, utcnow
+from shared.jobstore import Record, new_job_id, record_of, utcnow
 from shared.limiter import counted_locally, estimate_input_tokens
 from shared.schemas import JobRequest
 from shared.settings import Settings
@@ -14,7 +14,7 @@ from shared.validation import field_path, parse
 
 
 def job_fields(request: JobRequest, settings: Settings, tenant: str = "", subject: str = "",
-               job_id: str | None = None, prefix: tuple[str | int, ...] = ()) -> dict[str, str]:
+               job_id: str | None = None, prefix: tuple[str | int, ...] = ()) -> Record:
     """Validate the request against its job type and model, and lay it out as a record owned
     by `tenant` (and `subject`, for a browser token's job). `prefix` locates the request in a
     larger body (a batch) for error messages."""
@@ -40,7 +40,7 @@ def job_fields(request: JobRequest, settings: Settings, tenant: str = "", subjec
                       "temperature": request.temperature}
     # Scoped per tenant by default: one tenant's answers never reach another's callers.
     cache_scope = {"tenant": tenant} if settings.cache_scope == "tenant" else {}
-    return {
+    return record_of({
         "id": job_id or new_job_id(request.idempotency_key, f"{tenant}\x00{subject}"),
         "tenant": tenant,
         "subject": subject,
@@ -56,10 +56,10 @@ def job_fields(request: JobRequest, settings: Settings, tenant: str = "", subjec
         "created_at": utcnow(),
         "attempts": "0",
         "input_tokens_estimate": str(estimate_input_tokens(claude_request)),
-    }
+    })
 
 
-def hints(fields: dict[str, str], settings: Settings) -> Hints | None:
+def hints(fields: Record, settings: Settings) -> Hints | None:
     """What the job's message tells a worker so it can take capacity and claim the job in one
     round trip — none for a request big enough that the worker counts its tokens exactly."""
     estimate = int(fields.get("input_tokens_estimate") or settings.count_tokens_above)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from hashlib import sha256
-from typing import Any
+from typing import Any, Required, TypedDict, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -26,7 +26,67 @@ from shared.redis import queue_script, reload_if_lost
 from shared.schemas import FINISHED
 from shared.taskwire import run_job_message
 
-Record = dict[str, str]
+
+class Record(TypedDict, total=False):
+    """A job's record as its Redis hash holds it (every value a string). The names are the
+    protocol: the Lua scripts read and write the same ones, so a misspelt field is a type error
+    here rather than a silently empty value there."""
+
+    # Set when the job is created (`jobspec.job_fields`, batches, followers, cache hits).
+    id: Required[str]
+    type: Required[str]
+    status: Required[str]  # queued | running | succeeded | failed | cancelled
+    model: Required[str]
+    priority: Required[str]  # interactive | batch
+    created_at: Required[str]
+    tenant: str
+    subject: str
+    input: str  # the job type's validated input, as JSON
+    max_tokens: str
+    temperature: str
+    cache_key: str  # the request's stable hash ('' when it is not cached)
+    batch_id: str
+    mode: str  # a batch job's mode: queue | anthropic_batch
+    input_tokens_estimate: str
+    budget_keys: str  # the spend hashes its worst case is reserved in, space-separated
+    budget_reserved: str
+    budget_settled: str
+    leader: str  # a single-flight follower's leader
+    cached: str
+    # Kept by the scripts while it runs.
+    owner: str  # the token of the delivery holding the lease
+    lease_until: str  # Redis time, seconds
+    deliveries: str
+    attempts: str
+    attempt_chars: str  # characters streamed by the current attempt (for a killed one's bill)
+    streamed: str  # '1' once the current attempt streamed text (the next one sends `reset`)
+    token_seq: str  # the owner's last appended chunk
+    delivery_usage: str  # this delivery's usage so far, JSON
+    carried_usage: str  # what earlier deliveries used, JSON
+    cancel: str  # '1' once cancelling was asked
+    started_at: str
+    first_token_at: str
+    # The outcome.
+    finished_at: str
+    result: str  # JSON
+    usage: str  # JSON
+    cost_usd: str
+    error: str  # JSON
+
+
+def record_of(pairs: dict[str, str]) -> Record:
+    """A hash read from Redis as a record (what it holds is what the scripts wrote)."""
+    return cast(Record, pairs)
+
+
+def flatten(fields: Record | Mapping[str, str]) -> list[str]:
+    """Field/value pairs as a script's arguments (HSET's order)."""
+    return [str(item) for pair in fields.items() for item in pair]
+
+
+def merged(record: Record, updates: Mapping[str, str]) -> Record:
+    """The record with `updates` applied, as the script storing them will leave it."""
+    return cast(Record, {**dict(record), **updates})
 
 
 class Outcome(StrEnum):
@@ -90,8 +150,7 @@ def links(job_id: str) -> dict[str, str]:
     return {"self": f"/api/jobs/{job_id}", "events": f"/api/jobs/{job_id}/events"}
 
 
-def _json(record: Record, name: str) -> Any:
-    raw = record.get(name)
+def _json(raw: str | None) -> Any:
     return json.loads(raw) if raw else None
 
 
@@ -112,22 +171,22 @@ def claimed(result: Any) -> Claim:
     outcome, attempt, flat = result
     pairs = [as_str(v) for v in flat]
     return Claim(Outcome(as_str(outcome)), int(attempt),
-                 dict(zip(pairs[::2], pairs[1::2], strict=True)))
+                 record_of(dict(zip(pairs[::2], pairs[1::2], strict=True))))
 
 
 def view(record: Record) -> dict[str, Any]:
     """The public JSON of a job (GET /api/jobs/{id}, and the `done` event's data)."""
-    usage = _json(record, "usage") or {"input_tokens": 0, "output_tokens": 0}
+    usage = _json(record.get("usage")) or {"input_tokens": 0, "output_tokens": 0}
     return {
         "id": record["id"],
         "type": record["type"],
         "status": record["status"],
         "model": record["model"],
         "priority": record["priority"],
-        "result": _json(record, "result"),
+        "result": _json(record.get("result")),
         "usage": usage,
         "cost_usd": float(record.get("cost_usd") or 0.0),
-        "error": _json(record, "error"),
+        "error": _json(record.get("error")),
         "attempts": int(record.get("attempts") or 0),
         "created_at": record["created_at"],
         "started_at": record.get("started_at") or None,
@@ -182,7 +241,7 @@ class JobStore:
     def _keys(job_id: str) -> list[str]:
         return [keys.job(job_id), keys.events(job_id), keys.channel(job_id)]
 
-    async def submit(self, fields: dict[str, str], message: str, cache_digest: str = "",
+    async def submit(self, fields: Record, message: str, cache_digest: str = "",
                      gate: Gate | None = None) -> tuple[str, Any]:
         """Record a new queued job and push its Celery `message` onto its queue, in one step,
         if it passes the `gate` (queue caps, budgets: its worst case is reserved).
@@ -192,7 +251,7 @@ class JobStore:
         identical request in flight); ('full', 'tenant' | 'total') or ('budget', the 1-based
         index of the refusing window) when the gate refuses."""
         gate = gate or Gate()
-        flat = [item for pair in fields.items() for item in pair]
+        flat = flatten(fields)
         cache = [keys.response_cache(cache_digest), keys.flight(cache_digest)] \
             if cache_digest else ["", ""]
         outcome, *rest = await self._submit(
@@ -207,24 +266,24 @@ class JobStore:
             return kind, dict(zip(pairs[::2], pairs[1::2], strict=True))
         return kind, as_str(rest[0]) if rest else None
 
-    async def settled(self, fields: dict[str, str], text: str) -> bool:
+    async def settled(self, fields: Record, text: str) -> bool:
         """Record a job that is finished as it is created (answered from the cache), with its
         text as one token event and its `done`; False if the id exists."""
         final = view(fields)
         token = events.data({"text": text}) if text else ""
-        flat = [item for pair in fields.items() for item in pair]
+        flat = flatten(fields)
         return bool(await self._settled(self._keys(fields["id"]),
                                         [self.ttl, token, events.data(final), *flat]))
 
-    async def create(self, fields: dict[str, str]) -> bool:
+    async def create(self, fields: Record) -> bool:
         """Record a job without queueing it (a single-flight follower); False if it exists."""
-        flat = [item for pair in fields.items() for item in pair]
+        flat = flatten(fields)
         created, _ = await self._create(self._keys(fields["id"]),
                                         [self.ttl, events.data({"status": fields["status"]}),
                                          *flat])
         return bool(created)
 
-    async def create_many(self, records: list[dict[str, str]],
+    async def create_many(self, records: list[Record],
                           messages: list[str] | None = None) -> None:
         """Store many jobs in one round trip (existing ones are left as they are); with their
         Celery `messages`, each job is queued by the same script that records it (`submit`)."""
@@ -235,7 +294,7 @@ class JobStore:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for index in pending:
                     fields = records[index]
-                    flat = [item for pair in fields.items() for item in pair]
+                    flat = flatten(fields)
                     if messages is None:
                         queue_script(pipe, script, self._keys(fields["id"]),
                                      [self.ttl, payload, *flat])
@@ -270,13 +329,14 @@ class JobStore:
             for job_id in job_ids:
                 pipe.hgetall(keys.job(job_id))
             rows = await pipe.execute()
-        return [{as_str(k): as_str(v) for k, v in row.items()} or None for row in rows]
+        return [record_of({as_str(k): as_str(v) for k, v in row.items()}) if row else None
+                for row in rows]
 
     async def get(self, job_id: str) -> Record | None:
         raw = await self.redis.hgetall(keys.job(job_id))
         if not raw:
             return None
-        return {as_str(k): as_str(v) for k, v in raw.items()}
+        return record_of({as_str(k): as_str(v) for k, v in raw.items()})
 
     def queue_claim(self, pipe: Pipeline, job_id: str, owner: str, lease: float,
                     max_deliveries: int, begin: bool = True,
@@ -358,8 +418,8 @@ class JobStore:
         if record is None:
             return None
         updates = {"finished_at": utcnow(), **updates}
-        final = view({**record, **updates})
-        flat = [item for pair in updates.items() for item in pair]
+        final = view(merged(record, updates))
+        flat = flatten(updates)
         digest = record.get("cache_key", "")
         cache = [keys.flight(digest), keys.response_cache(digest)] if digest else ["", ""]
         cached = json.dumps(answer) if answer is not None and digest else ""

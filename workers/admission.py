@@ -16,7 +16,7 @@ from typing import Any
 import anthropic
 from redis.asyncio.client import Pipeline
 
-from shared.jobstore import parse_time
+from shared.jobstore import Record, parse_time
 from shared.limiter import Limiter, configured_limits, counted_locally, estimate_input_tokens
 from shared.settings import Settings
 from shared.taskwire import Hints
@@ -53,12 +53,12 @@ def waiting_ttl(settings: Settings) -> float:
     return max(3 * MAX_NAP, settings.job_lease_seconds)
 
 
-def _deadline(record: Mapping[str, str], settings: Settings) -> float:
+def _deadline(record: Record, settings: Settings) -> float:
     created = parse_time(record["created_at"]).timestamp()
     return created + settings.queue_deadline(record.get("priority", "interactive"))
 
 
-async def reserve(limiter: Limiter, settings: Settings, record: Mapping[str, str],
+async def reserve(limiter: Limiter, settings: Settings, record: Record,
                   request: Mapping[str, Any], call_id: str, tokens_in: int,
                   defer_after: float | None = None) -> Reservation:
     """Take capacity for one call, waiting as long as the queue deadline allows — or, when the

@@ -13,7 +13,7 @@ import time
 from redis.exceptions import RedisError
 
 from shared import keys, limiter_scripts, pricing, scripts
-from shared.jobstore import Record, as_str, claimed
+from shared.jobstore import Record, as_str, claimed, record_of
 from shared.schemas import FINISHED
 from shared.settings import Settings
 from shared.taskwire import Hints
@@ -58,7 +58,7 @@ async def run_job(ctx: Context, job_id: str, hints: Hints | None = None,
     trip; without them, or when capacity is short, the record is read first and the job waits
     for capacity while still queued (or goes back to the queue for later)."""
     owner = owner or f"{ctx.worker_name}:{random.getrandbits(48):012x}"
-    job = Job(job_id, owner, {}, {}, ctx.limiter)
+    job = Job(job_id, owner, record_of({}), {}, ctx.limiter)
     taken: Taken | str | None = None
     if hints is not None:
         taken = await _claim_at_once(ctx, job, hints)

@@ -102,13 +102,14 @@ async def _progress(backend: BackendDep, batch_id: str,
         try:
             snapshot = await load(backend, batch_id, caller)
         except JobNotFound:
-            yield f"event: error\ndata: {events.data({'type': 'not_found'})}\n\n".encode()
+            yield events.frame(None, events.ERROR, {
+                "type": "not_found", "message": "the batch's record expired or was deleted"})
             return
         state = (snapshot["counts"], snapshot["status"])
         if state != last:
             n, last, quiet = n + 1, state, 0.0
             kind = events.DONE if snapshot["status"] != "running" else "progress"
-            yield f"id: {n}\nevent: {kind}\ndata: {events.data(snapshot)}\n\n".encode()
+            yield events.frame(n, kind, snapshot)
             if kind == events.DONE:
                 return
         elif quiet >= backend.settings.sse_keepalive_seconds:
