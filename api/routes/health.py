@@ -73,7 +73,7 @@ async def watch_readiness(app: Any, every: float = 2.0) -> None:
 
 @router.get("/ready")
 async def ready(request: Request, redis: RedisDep) -> JSONResponse:
-    """200 whenever Redis answers, workers or not (see the module's docstring)."""
+    # 200 whenever Redis answers, workers or not (see the module's docstring).
     state = await readiness(redis)
     request.app.state.readiness = state
     ok = state["redis"] == "ok"
