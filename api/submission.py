@@ -109,7 +109,7 @@ async def _found(backend: Backend, fields: Record, kind: str,
         return await _from_cache(backend, fields, json.loads(answer))
     if (leader := await backend.store.get(answer)) is not None:
         return await _follow(backend, fields, leader)
-    await backend.cache.abandon(fields["cache_key"])
+    await backend.cache.abandon(fields["cache_key"], answer)
     return None
 
 

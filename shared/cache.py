@@ -13,6 +13,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from shared import keys
+from shared.lua import source
 
 FLIGHT_TTL_SECONDS = 600  # an identical request follows a leader's job for at most this long
 
@@ -24,18 +25,16 @@ def digest(request: Mapping[str, Any]) -> str:
 
 
 class ResponseCache:
+    """The cache's settings and what the API does to it outside the scripts: the answer is
+    stored, and the flight freed, by the script that ends the leader's job
+    (`shared/lua/job/finish.lua`); the lookups happen in the submit script."""
+
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self.redis = redis
         self.ttl = ttl_seconds
+        self._abandon = redis.register_script(source("cache/abandon"))
 
-    async def put(self, key: str, entry: Mapping[str, Any]) -> None:
-        """Store the leader's answer, then let the next identical request lead again."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            if self.ttl > 0:
-                pipe.set(keys.response_cache(key), json.dumps(entry), ex=self.ttl)
-            pipe.delete(keys.flight(key))
-            await pipe.execute()
-
-    async def abandon(self, key: str) -> None:
-        """The leader failed: nothing to cache, and the next request may try again."""
-        await self.redis.delete(keys.flight(key))
+    async def abandon(self, key: str, leader: str) -> None:
+        """The leader a request was to follow is gone: free its flight, so the next identical
+        request leads (unless another leader took the flight meanwhile)."""
+        await self._abandon([keys.flight(key)], [leader])

@@ -286,3 +286,14 @@ async def test_a_job_whose_claim_redis_forgot_is_sent_again(store: JobStore) -> 
     ctx: Any = SimpleNamespace(store=store)
     await _send_again_if_queued(ctx, Job("j", "w1:a", {}, {}, None))  # type: ignore[arg-type]
     assert await queued(store) == [["j"]]
+
+
+async def test_abandoning_a_gone_leader_frees_only_its_own_flight(store: JobStore) -> None:
+    from shared.cache import ResponseCache
+
+    cache = ResponseCache(store.redis, 60)
+    await store.redis.set(keys.flight("d1"), "new-leader")
+    await cache.abandon("d1", "gone-leader")
+    assert await store.redis.get(keys.flight("d1")) == b"new-leader"
+    await cache.abandon("d1", "new-leader")
+    assert await store.redis.get(keys.flight("d1")) is None
