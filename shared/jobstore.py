@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from shared.budgets import SPEND_TTL_SECONDS
 from shared.cache import FLIGHT_TTL_SECONDS
 from shared.redis import queue_script, reload_if_lost
 from shared.schemas import FINISHED
-from shared.taskwire import run_job_message
+from shared.taskwire import run_job_message, unacked_job
 
 
 class Record(TypedDict, total=False):
@@ -55,6 +56,8 @@ class Record(TypedDict, total=False):
     cached: str
     # Kept by the scripts while it runs.
     owner: str  # the token of the delivery holding the lease
+    held_by: str  # while queued: the delivery waiting for capacity with its message
+    held_until: str  # Redis time, seconds; renewed with the lease (see `hold`)
     lease_until: str  # Redis time, seconds
     deliveries: str
     attempts: str
@@ -233,6 +236,8 @@ class JobStore:
         self._requeue = redis.register_script(scripts.REQUEUE)
         self._release = redis.register_script(scripts.RELEASE)
         self._send_again = redis.register_script(scripts.SEND_AGAIN)
+        self._hold = redis.register_script(scripts.HOLD)
+        self._resend_unacked = redis.register_script(scripts.RESEND_UNACKED)
         self._defer = redis.register_script(scripts.DEFER)
         self._due = redis.register_script(scripts.DUE)
         self._heartbeat = redis.register_script(scripts.HEARTBEAT)
@@ -467,6 +472,36 @@ class JobStore:
             [*self._keys(job_id), keys.deferred() if deferred else "",
              keys.celery_queue(queue)],
             [job_id, run_job_message(job_id, queue)]))
+
+    async def hold(self, job_id: str, owner: str, lease: float) -> Record | None:
+        """Read the record, and mark a still-queued job as held by this delivery while it waits
+        for capacity (see `shared/lua/job/hold.lua`); None when the job is missing."""
+        flat = [as_str(v) for v in await self._hold(self._keys(job_id), [owner, lease])]
+        return record_of(dict(zip(flat[::2], flat[1::2], strict=True))) if flat else None
+
+    async def resend_unacked(self, grace: float, limit: int = 100) -> list[str]:
+        """Send again the jobs whose message a worker took more than `grace` seconds ago and
+        never acknowledged, while the job is still queued and held by no live worker (see
+        `shared/lua/job/resend_unacked.lua`). kombu scores its index by the taking host's
+        clock, so this compares with this host's: `grace` is far longer than any skew."""
+        due = await self.redis.zrangebyscore(keys.celery_unacked_index(), "-inf",
+                                             time.time() - grace, 0, limit)
+        if not due:
+            return []
+        tags = [as_str(t) for t in due if isinstance(t, bytes | str)]
+        entries = await self.redis.hmget(keys.celery_unacked(), tags)
+        sent = []
+        for tag, entry in zip(tags, entries, strict=True):
+            found = unacked_job(entry) if entry is not None else None
+            if entry is None or found is None:
+                continue  # another task's message (or gone): Celery's own timeout covers it
+            job_id, queue = found
+            if await self._resend_unacked(
+                    [*self._keys(job_id), keys.celery_unacked(), keys.celery_unacked_index(),
+                     keys.deferred(), keys.celery_queue(queue)],
+                    [tag, entry, run_job_message(job_id, queue)]):
+                sent.append(job_id)
+        return sent
 
     async def defer(self, job_id: str, seconds: float) -> None:
         """Park a queued job until its capacity is due (Redis's clock)."""

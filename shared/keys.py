@@ -52,6 +52,16 @@ def celery_queue(name: str) -> str:
     return name
 
 
+def celery_unacked() -> str:
+    """kombu's hash of messages taken by a worker and not yet acknowledged, by delivery tag."""
+    return "unacked"
+
+
+def celery_unacked_index() -> str:
+    """kombu's sorted set of those delivery tags, scored by when they were taken (host time)."""
+    return "unacked_index"
+
+
 def leases() -> str:
     """Sorted set of running job ids scored by the time their worker's lease expires."""
     return f"{PREFIX}:leases"

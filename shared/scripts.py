@@ -31,6 +31,8 @@ CANCEL = _job("cancel")
 REQUEUE = _job("requeue")
 RELEASE = _job("release")
 SEND_AGAIN = _job("send_again")
+HOLD = _job("hold")
+RESEND_UNACKED = _job("resend_unacked")
 
 # A worker's housekeeping, on the service-wide sets.
 DEFER = source("worker/defer")

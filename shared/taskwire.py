@@ -57,6 +57,21 @@ class Hints:
             return None
 
 
+def unacked_job(entry: bytes | str) -> tuple[str, str] | None:
+    """The (job id, queue) of a RUN_JOB message as kombu keeps it while unacknowledged
+    (`[message, exchange, routing key]`); None for any other task or a payload that does not
+    parse."""
+    try:
+        message, _, routing_key = json.loads(entry)
+        if message["headers"]["task"] != RUN_JOB:
+            return None
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        return str(args[0]), str(routing_key or message["properties"]["delivery_info"]
+                                 ["routing_key"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
 def run_job_message(job_id: str, queue: str, hints: Hints | None = None) -> str:
     """The serialized message for `RUN_JOB(job_id)` on `queue` (priority 0, so the list is
     named after the queue itself), with the job's `hints` as a header."""

@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from shared import events, keys
-from shared.jobstore import JobStore, Outcome, Refusal, Renewal
+from shared.jobstore import JobStore, Outcome, Refusal, Renewal, as_str
 from shared.taskwire import run_job_message
 from tests.procs import RedisServer
 from workers.runtime import Run, Runtime
@@ -297,3 +297,52 @@ async def test_abandoning_a_gone_leader_frees_only_its_own_flight(store: JobStor
     assert await store.redis.get(keys.flight("d1")) == b"new-leader"
     await cache.abandon("d1", "new-leader")
     assert await store.redis.get(keys.flight("d1")) is None
+
+
+def unacked_entry(job_id: str, queue: str = "interactive") -> str:
+    """A RUN_JOB message as kombu keeps it while a worker holds it unacknowledged."""
+    return json.dumps([json.loads(run_job_message(job_id, queue)), "", queue])
+
+
+async def take(store: JobStore, tag: str, entry: str, age: float) -> None:
+    """What kombu does when a worker takes a message: into the unacked hash and its index."""
+    import time
+
+    await store.redis.hset(keys.celery_unacked(), tag, entry)
+    await store.redis.zadd(keys.celery_unacked_index(), {tag: time.time() - age})
+
+
+async def test_a_message_whose_worker_died_before_claiming_is_sent_again(
+        store: JobStore) -> None:
+    for job_id in ("unheld", "held", "running", "deferred", "young"):
+        await store.submit(fields(job_id), run_job_message(job_id, "interactive"))
+    await store.redis.delete(keys.celery_queue("interactive"))  # all taken by workers
+    await store.hold("held", "w1:a", 30)  # a live worker waits for capacity with it
+    await store.claim("running", "w1:b", 30, 5)
+    await store.defer("deferred", 60)
+    for job_id in ("unheld", "held", "running", "deferred", "gone"):
+        await take(store, f"tag-{job_id}", unacked_entry(job_id), age=100)
+    await take(store, "tag-young", unacked_entry("young"), age=1)
+    other = json.dumps([{"headers": {"task": "sidecar.poll_upstream_batches"}}, "", "batch"])
+    await take(store, "tag-other", other, age=100)
+
+    assert await store.resend_unacked(grace=40) == ["unheld"]
+    assert await queued(store) == [["unheld"]]
+    left = {as_str(t) for t in await store.redis.hkeys(keys.celery_unacked())}
+    assert left == {"tag-held", "tag-running", "tag-deferred", "tag-young", "tag-other"}
+    assert await store.resend_unacked(grace=40) == []  # once only
+
+
+async def test_a_hold_lapses_with_its_worker(store: JobStore) -> None:
+    await store.submit(fields("j"), run_job_message("j", "interactive"))
+    await store.redis.delete(keys.celery_queue("interactive"))
+    await store.hold("j", "w1:a", 0.1)
+    await take(store, "tag-j", unacked_entry("j"), age=100)
+    assert await store.resend_unacked(grace=40) == []
+    assert await store.renew("j", "w1:a", 0.1) == Renewal.IDLE  # a live waiter renews its hold
+    await asyncio.sleep(0.05)
+    assert await store.resend_unacked(grace=40) == []
+    await asyncio.sleep(0.15)  # no renewal: the worker died
+    assert await store.resend_unacked(grace=40) == ["j"]
+    record = await store.get("j") or {}
+    assert "held_by" not in record

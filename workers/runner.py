@@ -127,7 +127,7 @@ async def _claim_at_once(ctx: Context, job: Job, hints: Hints) -> Taken | None:
 async def _claim_patiently(ctx: Context, job: Job) -> Taken | str:
     """Read the record, wait for capacity while the job stays queued, then claim it; or say
     why not ('missing', 'finished', or 'deferred' when the job went back for later)."""
-    record = await ctx.store.get(job.id)
+    record = await ctx.store.hold(job.id, job.owner, ctx.settings.job_lease_seconds)
     if record is None or record["status"] in FINISHED:
         return "missing" if record is None else "finished"
     job.record = record

@@ -40,6 +40,7 @@ log = logging.getLogger("sidecar.worker")
 
 HEARTBEAT_SECONDS = 5.0
 FORGET_WORKER_SECONDS = 3600.0  # a worker silent this long leaves the live set
+UNACKED_SWEEP_TICKS = 10  # the reaper looks at unacknowledged messages every tenth tick
 
 
 @dataclass(eq=False)
@@ -160,12 +161,14 @@ class Runtime:
         """Give jobs whose worker died (its lease lapsed) to a live worker, and send deferred
         jobs back to their queue when their capacity is due."""
         every = min(self.settings.job_lease_seconds / 4, 0.5)
-        failing = False
+        failing, ticks = False, 0
         while True:
             await asyncio.sleep(every)
             try:
                 await self.reap_once()
                 await self.release_deferred()
+                if (ticks := ticks + 1) % UNACKED_SWEEP_TICKS == 0:
+                    await self.resend_unacked()
             except Exception:  # the next tick tries again
                 if not failing:
                     log.warning("reaper failed; retrying", exc_info=True)
@@ -183,6 +186,15 @@ class Runtime:
             if await self.ctx.store.send_again(job_id, as_str(queue or b"batch"), deferred=True):
                 released.append(job_id)
         return released
+
+    async def resend_unacked(self) -> list[str]:
+        """Jobs whose worker died after taking their message but before claiming them (no
+        lease yet) go back to their queue after two leases, not Celery's visibility timeout."""
+        sent = await self.ctx.store.resend_unacked(2 * self.settings.job_lease_seconds)
+        for job_id in sent:
+            log.warning("job sent again: its worker died before claiming it",
+                        extra={"job_id": job_id})
+        return sent
 
     async def reap_once(self) -> list[str]:
         requeued = []

@@ -21,6 +21,7 @@ end
 local lease_until = now + tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], 'status', 'running', 'owner', ARGV[1],
   'lease_until', tostring(lease_until), 'token_seq', '0')
+redis.call('HDEL', KEYS[1], 'held_by', 'held_until')
 index_lease(KEYS[4], ARGV[8], lease_until)
 carry_usage()
 if redis.call('HGET', KEYS[1], 'cancel') == '1' then return answer('cancel', 0) end
