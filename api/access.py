@@ -9,7 +9,8 @@ from api import mirror
 from api.auth import Principal
 from shared.batches import BatchStore
 from shared.errors import JobNotFound
-from shared.jobstore import JobStore, Record, view
+from shared.jobstore import JobStore
+from shared.record import Record, view
 
 MAX_ID_LENGTH = 100
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import events
-from shared.jobstore import Record, links, view
+from shared.record import Record, links, view
 from shared.schemas import FINISHED
 
 # What stays the follower's own; everything else is read from the leader's run.

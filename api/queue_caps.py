@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from shared import keys
 from shared.errors import QueueFull, ServiceUnavailable, SidecarError
-from shared.jobstore import JobStore, as_str
+from shared.jobstore import JobStore
+from shared.record import as_str
 from shared.settings import Settings
 
 PRUNE_BATCH = 500

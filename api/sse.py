@@ -12,7 +12,8 @@ from api import mirror
 from api.draining import RECONNECT
 from api.hub import Hub, Mailbox
 from shared import events, keys
-from shared.jobstore import JobStore, Record
+from shared.jobstore import JobStore
+from shared.record import Record
 
 KEEPALIVE = b": keepalive\n\n"
 # No id, like `reconnect`: ids stay those of the log, and the record's absence is not an event

@@ -22,9 +22,10 @@ from shared import budgets, keys
 from shared.cache import ResponseCache
 from shared.errors import BudgetExceeded, ServiceUnavailable
 from shared.jobspec import hints, job_fields
-from shared.jobstore import Gate, JobStore, Record, merged, utcnow, view
+from shared.jobstore import Gate, JobStore
 from shared.limiter import Limiter
 from shared.metrics import Tally
+from shared.record import Record, merged, utcnow, view
 from shared.schemas import JobRequest
 from shared.settings import Settings
 from shared.taskwire import Hints, run_job_message

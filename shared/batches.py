@@ -22,7 +22,8 @@ from redis.exceptions import WatchError
 from shared import events, keys
 from shared.budgets import worst_case_usd
 from shared.jobspec import hints, job_fields
-from shared.jobstore import JobStore, Record, as_str, flatten, new_job_id, parse_time, utcnow
+from shared.jobstore import JobStore
+from shared.record import Record, as_str, flatten, new_job_id, parse_time, utcnow
 from shared.redis import queue_script
 from shared.schemas import JobRequest, Strict
 from shared.settings import Settings

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from redis.asyncio import Redis
 
 from shared import keys, pricing
+from shared.record import Record
 from shared.settings import Budget, Settings
-
-if TYPE_CHECKING:  # the job store imports this module
-    from shared.jobstore import Record
 
 WINDOWS = ("day", "month")
 SPEND_TTL_SECONDS = 35 * 86_400  # a month's key outlives its month; a day's is cheap to keep

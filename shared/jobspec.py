@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from shared import cache, jobtypes, models
 from shared.errors import InvalidInput
-from shared.jobstore import Record, new_job_id, record_of, utcnow
 from shared.limiter import counted_locally, estimate_input_tokens
+from shared.record import Record, new_job_id, record_of, utcnow
 from shared.schemas import JobRequest
 from shared.settings import Settings
 from shared.taskwire import Hints

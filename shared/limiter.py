@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from shared import keys, limiter_scripts, models
-from shared.jobstore import as_str
+from shared.record import as_str
 from shared.redis import queue_script
 from shared.settings import Settings
 

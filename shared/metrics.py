@@ -20,7 +20,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from shared import keys
-from shared.jobstore import as_str, seconds_between
+from shared.record import as_str, seconds_between
 
 BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens",

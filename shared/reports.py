@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from shared.escaping import csv_cell, markdown_text
-from shared.jobstore import Record
+from shared.record import Record
 
 RISK_ORDER = ("extreme", "severe", "high", "moderate", "low", "none")
 

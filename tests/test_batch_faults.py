@@ -26,7 +26,8 @@ from redis.asyncio import Redis
 from api.auth import LOCAL_TENANT
 from shared import batches, keys
 from shared.batches import BatchRequest, BatchStore
-from shared.jobstore import JobStore, as_str
+from shared.jobstore import JobStore
+from shared.record import as_str
 from shared.settings import Settings
 from tests.conftest import Stack
 from tests.procs import wait_until

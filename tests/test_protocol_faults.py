@@ -15,7 +15,8 @@ import pytest
 from redis.asyncio import Redis
 
 from shared import events, keys
-from shared.jobstore import JobStore, Outcome, Refusal, Renewal, as_str
+from shared.jobstore import JobStore
+from shared.record import Outcome, Refusal, Renewal, as_str
 from shared.taskwire import run_job_message
 from tests.procs import RedisServer
 from workers.runtime import Run, Runtime

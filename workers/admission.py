@@ -16,8 +16,8 @@ from typing import Any
 import anthropic
 from redis.asyncio.client import Pipeline
 
-from shared.jobstore import Record, parse_time
 from shared.limiter import Limiter, configured_limits, counted_locally, estimate_input_tokens
+from shared.record import Record, parse_time
 from shared.settings import Settings
 from shared.taskwire import Hints
 

@@ -25,9 +25,9 @@ from tenacity import (
 )
 
 from shared import jobtypes
-from shared.jobstore import Record, Refusal
 from shared.jobtypes import InvalidModelOutput
 from shared.limiter import Limiter
+from shared.record import Record, Refusal
 from shared.settings import Settings
 from workers import admission, claude
 from workers.coalesce import Coalescer

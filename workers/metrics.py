@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shared.celery_app import QUEUES
-from shared.jobstore import seconds_between
+from shared.record import seconds_between
 from shared.redis import connect_sync
 from shared.settings import Settings
 

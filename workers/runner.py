@@ -13,7 +13,7 @@ import time
 from redis.exceptions import RedisError
 
 from shared import keys, limiter_scripts, pricing, scripts
-from shared.jobstore import Record, as_str, claimed, record_of
+from shared.record import Record, as_str, claimed, record_of
 from shared.schemas import FINISHED
 from shared.settings import Settings
 from shared.taskwire import Hints

@@ -25,9 +25,10 @@ from redis.exceptions import RedisError
 
 from shared import keys
 from shared.cache import ResponseCache
-from shared.jobstore import JobStore, Renewal, as_str
+from shared.jobstore import JobStore
 from shared.limiter import Limiter
 from shared.metrics import Tally
+from shared.record import Renewal, as_str
 from shared.redis import connect
 from shared.settings import Settings
 from shared.taskwire import Hints

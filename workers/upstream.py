@@ -10,8 +10,8 @@ from typing import Any
 
 from shared import keys, pricing
 from shared.batches import BatchStore
-from shared.jobstore import Record, as_str
 from shared.jobtypes import InvalidModelOutput, get
+from shared.record import Record, as_str
 from shared.upstream import caller_error
 from workers.calls import build_request
 from workers.context import Context
