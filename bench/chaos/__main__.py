@@ -103,7 +103,8 @@ def audit_run(stack: Stack, seen: dict[str, Any]) -> dict[str, Any]:
             "jobs": jobs,
             "succeeded_twice": jobs["more_than_one_done"] + nonces_twice,
             "nonces_twice": nonces_twice,
-            "streams": report.streams(seen["traces"]),
+            "streams": report.streams(seen["traces"], {f.job_id for f in fates
+                                                       if f.status not in audit.FINISHED}),
             "billing": report.billing(fates, sim),
             "ledger": report.ledger_notes(sim, jobs["succeeded"]),
             "limiter_leftovers": audit.limiter_leftovers(client),

@@ -76,11 +76,15 @@ def ledger_notes(sim: dict[str, Any], succeeded: int) -> dict[str, Any]:
     return notes
 
 
-def streams(traces: list[StreamTrace]) -> dict[str, Any]:
+def streams(traces: list[StreamTrace], unfinished: set[str]) -> dict[str, Any]:
+    """What the followers saw; a stream without `done` is a defect only if its job finished
+    (a lost job's stream has nothing to end it)."""
+    no_done = [t for t in traces if t.outcome() == "no done event"]
     return {
         "followed": len(traces),
         "text_differs": sum(t.outcome() == "text differs from result.text" for t in traces),
-        "no_done": sum(t.outcome() == "no done event" for t in traces),
+        "no_done": sum(t.job_id not in unfinished for t in no_done),
+        "no_done_job_unfinished": sum(t.job_id in unfinished for t in no_done),
         "differs_examples": [t.job_id for t in traces if t.outcome()][:5],
         "connections": sum(t.connections for t in traces),
         "planned_cuts": sum(t.planned_cuts for t in traces),
@@ -140,7 +144,8 @@ def table(results: dict[str, Any]) -> str:
          f"nonces with >1 succeeded job: {f['nonces_twice']})"),
         ("streams whose text differs (goal 0)",
          f"{f['streams']['text_differs']} of {f['streams']['followed']} followed "
-         f"(no done: {f['streams']['no_done']}; {f['streams']['connections']} connections, "
+         f"(no done though the job finished: {f['streams']['no_done']}, job unfinished: "
+         f"{f['streams']['no_done_job_unfinished']}; {f['streams']['connections']} connections, "
          f"{f['streams']['planned_cuts']} hang-ups, resets seen {f['streams']['resets_seen']})"),
         ("event logs whose text differs (goal 0)", jobs["log_text_differs"] or 0),
         ("billed: jobs vs simulator",
