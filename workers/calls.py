@@ -120,6 +120,7 @@ async def _call(ctx: Context, job: Job, state: Attempts, coalescer: Coalescer) -
         try:
             await coalescer.flush()  # raises when the text could not be delivered
         finally:
+            state.completion.count_cut_short()
             state.settle()
             if reservation is not None:
                 await admission.settle(ctx.limiter, reservation, state.completion.usage)

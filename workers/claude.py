@@ -8,6 +8,7 @@ snapshot of the whole message on every event and costs ~3 times the CPU per toke
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,16 @@ class Completion:
     @property
     def full_text(self) -> str:
         return "".join(self.text)
+
+    def count_cut_short(self) -> None:
+        """A call cut short after it began (an error event, a dropped connection) never says
+        how much it produced, yet what it streamed is billed: count that output at about four
+        characters a token — the rule a killed worker's attempt is billed by (see
+        `shared/lua/job/carry.lua`)."""
+        if self.stop_reason is None and self.usage:
+            chars = len(self.full_text) + sum(len(v) for v in self.tool_inputs.values())
+            self.usage["output_tokens"] = max(self.usage.get("output_tokens", 0),
+                                              math.ceil(chars / 4))
 
     def tool_input(self, name: str) -> Any:
         """The parsed input of the named tool call (ValueError when it is not valid JSON)."""
