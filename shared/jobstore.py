@@ -208,13 +208,15 @@ class JobStore:
         return int(await self._begin(self._keys(job_id), [owner, self.ttl]))
 
     async def append_token(self, job_id: str, owner: str, text: str, seq: int,
-                           acked: int = 0, whole: str = "") -> int:
+                           acked: int = 0, pieces: int = 1, whole: str = "") -> int:
         """Append a chunk of text; `seq` (increasing per owner) makes a resend after a lost
         reply harmless. `acked` is the highest event id this owner was answered with: a log
         shorter than that lost its tail in Redis (see `Refusal.LOG_LOST`), and `whole`, the
-        attempt's text so far, lets the script repair it without reusing an id."""
+        attempt's text so far, lets the script repair it without reusing an id. `pieces` is
+        how many of the upstream's deltas the chunk merges: each is at least one output token,
+        what an attempt cut off by its worker's death is billed by."""
         payload = events.data({"text": text})
-        args: list[str | int] = [owner, payload, utcnow(), self.ttl, seq, len(text), acked]
+        args: list[str | int] = [owner, payload, utcnow(), self.ttl, seq, pieces, acked]
         if whole:
             args.append(events.data({"text": whole}))
         return int(await self._token(self._keys(job_id), args))

@@ -48,7 +48,7 @@ class Record(TypedDict, total=False):
     lease_until: str  # Redis time, seconds
     deliveries: str
     attempts: str
-    attempt_chars: str  # characters streamed by the current attempt (for a killed one's bill)
+    attempt_pieces: str  # upstream deltas the current attempt appended (a killed one's bill)
     streamed: str  # '1' once the current attempt streamed text (the next one sends `reset`)
     token_seq: str  # the owner's last appended chunk
     delivery_usage: str  # this delivery's usage so far, JSON

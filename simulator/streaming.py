@@ -142,7 +142,11 @@ class MessageStream(Response):
         return not is_gone()
 
     def _delta(self, chunks: list[str]) -> bytes:
-        return self.delta_prefix + json.dumps("".join(chunks)).encode() + _DELTA_END
+        """One `content_block_delta` event per token, however many fall due in one write: the
+        API streams small deltas, and a client that loses the stream midway can then count what
+        it was sent (`output_tokens_cut` in the ledger is exactly the deltas it received)."""
+        prefix = self.delta_prefix
+        return b"".join(prefix + json.dumps(chunk).encode() + _DELTA_END for chunk in chunks)
 
     def _error_frame(self, fault: Fault) -> bytes:
         error = {"type": fault.resolved_type(), "message": fault.resolved_message()}

@@ -31,11 +31,11 @@ async def test_a_call_cut_off_mid_stream_is_carried(store: JobStore) -> None:
     await queued(store, "j1")
     assert (await store.claim("j1", "w1:a", LEASE, 5)).outcome == "claimed"
     await store.note_usage("j1", "w1:a", {"input_tokens": 120, "cache_read_input_tokens": 40})
-    await store.append_token("j1", "w1:a", "x" * 30, 1)
-    await store.append_token("j1", "w1:a", "y" * 11, 2)
+    await store.append_token("j1", "w1:a", "x" * 30, 1, pieces=8)
+    await store.append_token("j1", "w1:a", "y" * 11, 2, pieces=3)
     carried = await die_and_take_over(store, "j1")
     assert carried == {"input_tokens": 120, "cache_read_input_tokens": 40,
-                       "output_tokens": 11}  # 41 characters at ~4 a token, rounded up
+                       "output_tokens": 11}  # one token for each of the 11 deltas streamed
 
 
 async def test_settled_attempts_count_as_reported_not_as_text(store: JobStore) -> None:

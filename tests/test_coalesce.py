@@ -26,7 +26,7 @@ class Recorder:
     def texts(self) -> list[str]:
         return [text for _, text in self.chunks]
 
-    async def emit(self, text: str, seq: int) -> int:
+    async def emit(self, text: str, seq: int, pieces: int = 1) -> int:
         assert seq == len(self.chunks) + 1, "a chunk skipped or repeated a sequence number"
         self.busy += 1
         assert self.busy == 1, "emits overlapped"
@@ -116,7 +116,7 @@ class Store:
     def text(self) -> str:
         return "".join(self.log)
 
-    async def emit(self, text: str, seq: int) -> int:
+    async def emit(self, text: str, seq: int, pieces: int = 1) -> int:
         self.tries.append((text, seq))
         await asyncio.sleep(0)
         outcome = "before" if self.fail_forever else (self.outcomes.pop(0) if self.outcomes

@@ -249,7 +249,7 @@ async def test_a_log_that_lost_its_tail_never_reuses_an_id(store: JobStore) -> N
     await store.redis.ltrim(keys.events("j"), 0, 2)  # the last two frames are lost
     assert await store.append_token("j", "w1:a", ", then rain", 4, acked) == Refusal.LOG_LOST
     new_id = await store.append_token("j", "w1:a", ", then rain", 4, acked,
-                                      "Dry spell ahead, then rain")
+                                      whole="Dry spell ahead, then rain")
     assert new_id > acked
     log = [bytes(f) for f in await store.read_events("j")]
     assert [events.frame_id(f) for f in log] == list(range(1, len(log) + 1))

@@ -218,17 +218,17 @@ class Job:
 async def call_with_retries(ctx: Context, job: Job, state: Attempts) -> None:
     """Exactly one retry layer (the SDK's own retries are off)."""
 
-    async def emit(text: str, seq: int) -> int:  # the coalescer numbers the chunks
+    async def emit(text: str, seq: int, pieces: int) -> int:  # the coalescer numbers chunks
         code = await _through_outages(
-            lambda: ctx.store.append_token(job.id, job.owner, text, seq, job.acked))
+            lambda: ctx.store.append_token(job.id, job.owner, text, seq, job.acked, pieces))
         if code == Refusal.LOG_LOST:
             # Redis came back without the log's last frames (an `everysec` AOF, a failover):
             # the script fills the ids clients may have seen, sends a reset and then the
             # attempt's whole text, so no id is reused and no client keeps a stale text.
             log.warning("event log lost its tail in Redis; repairing", extra={"job_id": job.id})
             whole = "".join(job.attempt_text) + text
-            code = await _through_outages(
-                lambda: ctx.store.append_token(job.id, job.owner, text, seq, job.acked, whole))
+            code = await _through_outages(lambda: ctx.store.append_token(
+                job.id, job.owner, text, seq, job.acked, pieces, whole))
         if code > 0:
             job.acked = max(job.acked, code)
             job.attempt_text.append(text)

@@ -8,7 +8,6 @@ snapshot of the whole message on every event and costs ~3 times the CPU per toke
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +56,7 @@ class Completion:
     tool_inputs: dict[str, str] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
     stop_reason: str | None = None
+    deltas: int = 0  # text and tool-input deltas received
     model: str | None = None
 
     @property
@@ -65,13 +65,12 @@ class Completion:
 
     def count_cut_short(self) -> None:
         """A call cut short after it began (an error event, a dropped connection) never says
-        how much it produced, yet what it streamed is billed: count that output at about four
-        characters a token — the rule a killed worker's attempt is billed by (see
-        `shared/lua/job/carry.lua`)."""
+        how much it produced, yet what it streamed is billed: count one output token for each
+        delta it streamed — the rule a killed worker's attempt is billed by (see
+        `shared/lua/job/carry.lua`). Exact where each delta is one token (the simulator), a
+        lower bound where a delta may hold several: never more than was produced."""
         if self.stop_reason is None and self.usage:
-            chars = len(self.full_text) + sum(len(v) for v in self.tool_inputs.values())
-            self.usage["output_tokens"] = max(self.usage.get("output_tokens", 0),
-                                              math.ceil(chars / 4))
+            self.usage["output_tokens"] = max(self.usage.get("output_tokens", 0), self.deltas)
 
     def tool_input(self, name: str) -> Any:
         """The parsed input of the named tool call (ValueError when it is not valid JSON)."""
@@ -98,6 +97,7 @@ async def stream_once(
             kind = event.type
             if kind == "content_block_delta":
                 delta = event.delta
+                completion.deltas += 1
                 if delta.type == "text_delta":
                     completion.text.append(delta.text)
                     on_text(delta.text)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-# `emit(text, seq)` appends a chunk and answers its event id, or a refusal code (< 0).
-Emit = Callable[[str, int], Awaitable[int]]
+# `emit(text, seq, pieces)` appends a chunk (merged from `pieces` added texts, each a delta of
+# the upstream's stream) and answers its event id, or a refusal code (< 0).
+Emit = Callable[[str, int, int], Awaitable[int]]
 
 
 class Coalescer:
@@ -47,7 +48,7 @@ class Coalescer:
         self._max_backoff = max_backoff
         self._patience = patience
         self._buffer: list[str] = []
-        self._held: tuple[str, int] | None = None  # the chunk being sent until it is stored
+        self._held: tuple[str, int, int] | None = None  # (text, seq, pieces) until stored
         self._seq = 0
         self._task: asyncio.Task[None] | None = None
         self._next_at = 0.0  # loop time before which the next emit waits
@@ -78,16 +79,17 @@ class Coalescer:
                     continue
                 if self._held is None:
                     self._seq += 1
-                    self._held = ("".join(self._buffer), self._seq)
+                    self._held = ("".join(self._buffer), self._seq, len(self._buffer))
                     self._buffer.clear()
                 await self._send(loop, *self._held)
         finally:
             self._task = None
 
-    async def _send(self, loop: asyncio.AbstractEventLoop, text: str, seq: int) -> None:
+    async def _send(self, loop: asyncio.AbstractEventLoop, text: str, seq: int,
+                    pieces: int) -> None:
         last_chance = self._hurry and self._failures > 0  # a retry `flush` waits for
         try:
-            code = await self._emit(text, seq)
+            code = await self._emit(text, seq, pieces)
         except Exception as exc:  # kept for `flush`: a task's exception would go unobserved
             self._failed(loop, exc, last_chance)
             return

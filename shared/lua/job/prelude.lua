@@ -16,7 +16,7 @@ end
 -- Counts a new upstream call; if the last one streamed text, tells clients to drop it.
 local function begin_attempt(ttl)
   local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('HSET', KEYS[1], 'attempt_chars', '0')
+  redis.call('HSET', KEYS[1], 'attempt_pieces', '0')
   if redis.call('HGET', KEYS[1], 'streamed') == '1' then
     redis.call('HSET', KEYS[1], 'streamed', '0')
     append('reset', '{"attempt":' .. attempt .. '}', ttl)

@@ -1,5 +1,5 @@
--- ARGV: owner, payload, now (ISO), ttl, sequence number of this chunk for this owner, the
--- chunk's length in characters (for the usage of an attempt cut off by its worker's death), the
+-- ARGV: owner, payload, now (ISO), ttl, sequence number of this chunk for this owner, how many
+-- upstream deltas the chunk merges (for the usage of an attempt cut off by its worker's death), the
 -- highest event id this owner was answered with so far (0 for none), the attempt's whole text
 -- so far including this chunk (sent only along a resend; '' otherwise).
 -- Returns the event id (the last one, for a chunk sent again after a lost reply); -1 lost the
@@ -19,14 +19,15 @@ if length < acked then
     append('status', '{"status":"running","reason":"log_repaired"}', ARGV[4])
   end
   append('reset', '{"reason":"log_repaired"}', ARGV[4])
-  redis.call('HSET', KEYS[1], 'token_seq', seq, 'streamed', '1', 'attempt_chars', #ARGV[8])
+  redis.call('HSET', KEYS[1], 'token_seq', seq, 'streamed', '1')
+  redis.call('HINCRBY', KEYS[1], 'attempt_pieces', ARGV[6])
   return append('token', ARGV[8], ARGV[4])
 end
 if seq <= tonumber(redis.call('HGET', KEYS[1], 'token_seq') or '0') then
   return length
 end
 redis.call('HSET', KEYS[1], 'token_seq', seq)
-redis.call('HINCRBY', KEYS[1], 'attempt_chars', ARGV[6])
+redis.call('HINCRBY', KEYS[1], 'attempt_pieces', ARGV[6])
 if redis.call('HGET', KEYS[1], 'streamed') ~= '1' then
   redis.call('HSET', KEYS[1], 'streamed', '1')
   redis.call('HSETNX', KEYS[1], 'first_token_at', ARGV[3])

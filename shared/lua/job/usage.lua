@@ -3,5 +3,5 @@
 -- survives the worker.
 if not owns(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'delivery_usage', ARGV[2])
-if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'attempt_chars', '0') end
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'attempt_pieces', '0') end
 return 1
