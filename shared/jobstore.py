@@ -215,7 +215,7 @@ class JobStore:
         attempt's text so far, lets the script repair it without reusing an id. `pieces` is
         how many of the upstream's deltas the chunk merges: each is at least one output token,
         what an attempt cut off by its worker's death is billed by."""
-        payload = events.data({"text": text})
+        payload = events.data({"text": text}) if text else ""  # '': deltas to count only
         args: list[str | int] = [owner, payload, utcnow(), self.ttl, seq, pieces, acked]
         if whole:
             args.append(events.data({"text": whole}))

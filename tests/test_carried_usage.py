@@ -38,6 +38,18 @@ async def test_a_call_cut_off_mid_stream_is_carried(store: JobStore) -> None:
                        "output_tokens": 11}  # one token for each of the 11 deltas streamed
 
 
+async def test_deltas_without_text_are_counted_without_a_frame(store: JobStore) -> None:
+    """A tool call's fields around the streamed one: counted for the bill, never shown."""
+    await queued(store, "j5")
+    assert (await store.claim("j5", "w1:a", LEASE, 5)).outcome == "claimed"
+    before = len(await store.read_events("j5"))
+    assert await store.append_token("j5", "w1:a", "", 1, pieces=7) == before
+    assert await store.append_token("j5", "w1:a", "", 1, pieces=7) == before  # a resend
+    assert len(await store.read_events("j5")) == before
+    await store.append_token("j5", "w1:a", "Dry", 2, pieces=1)
+    assert (await die_and_take_over(store, "j5"))["output_tokens"] == 8
+
+
 async def test_settled_attempts_count_as_reported_not_as_text(store: JobStore) -> None:
     await queued(store, "j2")
     assert (await store.claim("j2", "w1:a", LEASE, 5)).outcome == "claimed"

@@ -225,3 +225,24 @@ async def test_after_flush_raised_the_next_attempt_streams_under_new_seqs() -> N
     await coalescer.flush()
     assert store.log == ["fresh"]
     assert store.tries[-1][1] > max(seq for _, seq in store.tries[:-1])
+
+
+async def test_deltas_without_text_are_counted_with_the_next_chunk_or_alone() -> None:
+    """A tool call streams one field as text; its other deltas still count (a dead worker's
+    attempt is billed by deltas), riding with the next chunk, or alone as an empty chunk."""
+    sent: list[tuple[str, int, int]] = []
+
+    async def emit(text: str, seq: int, pieces: int) -> int:
+        sent.append((text, seq, pieces))
+        return len(sent)
+
+    coalescer = Coalescer(emit, window=0.0)
+    coalescer.count()
+    coalescer.count()
+    coalescer.add("Dry")
+    await coalescer.flush()
+    coalescer.count()
+    await coalescer.flush()
+    assert "".join(text for text, _, _ in sent) == "Dry"
+    assert sum(pieces for _, _, pieces in sent) == 4
+    assert [seq for _, seq, _ in sent] == list(range(1, len(sent) + 1))

@@ -138,6 +138,8 @@ def _field_tokens(job: Job, coalescer: Coalescer) -> Callable[[str], None] | Non
     def feed(partial: str) -> None:
         if text := streamer.feed(partial):
             coalescer.add(text)
+        else:
+            coalescer.count()
 
     return feed
 

@@ -58,16 +58,27 @@ class Coalescer:
         self._failing_since = 0.0
         self._error: Exception | None = None  # why the text cannot be delivered
         self.refused: int = 0  # the emit's refusal code (< 0), once it refused
+        self._uncounted = 0  # deltas without text not yet sent along with a chunk
 
     def add(self, text: str) -> None:
+        """One delta of the upstream's stream and the text it streamed."""
         if self.refused:
             return
         self._buffer.append(text)
         if self._task is None and self._error is None:
             self._task = asyncio.create_task(self._drain())
 
+    def count(self) -> None:
+        """One delta that streamed no text (a tool call's fields around the one streamed):
+        counted all the same, as what a worker's death leaves to bill goes by deltas (see
+        `JobStore.append_token`); it rides with the next chunk, or alone as an empty one."""
+        self._uncounted += 1
+        if not self.refused and self._task is None and self._error is None:
+            self._task = asyncio.create_task(self._drain())
+
     def _pending(self) -> bool:
-        return bool(self._held or self._buffer) and not self.refused and self._error is None
+        return (bool(self._held or self._buffer or self._uncounted) and not self.refused
+                and self._error is None)
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -79,7 +90,8 @@ class Coalescer:
                     continue
                 if self._held is None:
                     self._seq += 1
-                    self._held = ("".join(self._buffer), self._seq, len(self._buffer))
+                    pieces, self._uncounted = len(self._buffer) + self._uncounted, 0
+                    self._held = ("".join(self._buffer), self._seq, pieces)
                     self._buffer.clear()
                 await self._send(loop, *self._held)
         finally:
@@ -138,7 +150,7 @@ class Coalescer:
             self._hurry = False
         if self._error is not None:
             error, self._error = self._error, None
-            self._held, self._failures = None, 0
+            self._held, self._failures, self._uncounted = None, 0, 0
             self._buffer.clear()
             raise error
 

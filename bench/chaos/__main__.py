@@ -1,6 +1,6 @@
 """`python -m bench.chaos [--quick] [--jobs N] [--seconds S] [--variant aof|sentinel]`: start
 the stack, run the load under the fault schedule, audit Redis, print the table and write
-bench/results/chaos-<variant>[-quick].json."""
+bench/results/chaos-<variant>[-<appendfsync>][-quick].json."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from bench.chaos import audit, report
 from bench.chaos.load import Load, submit_batch, submit_singles
 from bench.chaos.plan import Plan, make_plan
 from bench.chaos.recovery import RecoveryLog
+from bench.chaos.redis_procs import appendfsync
 from bench.chaos.schedule import Schedule
 from bench.chaos.stack import WORKER_CONCURRENCY, Stack, running_stack
 from bench.chaos.streams import Followers, StreamTrace
@@ -141,6 +142,7 @@ def settings_used(stack: Stack) -> dict[str, Any]:
         "MAX_RETRIES": f"default ({defaults['max_retries'].default})",
         "worker_concurrency": WORKER_CONCURRENCY,
         "sentinel_support_in_settings": "redis_sentinels" in defaults,
+        "appendfsync": appendfsync(),
     }
 
 
@@ -191,7 +193,8 @@ def main() -> None:
         **audited,
     }
     results["verdicts"] = report.verdicts(results["figures"])
-    name = f"chaos-{plan.variant}{'-quick' if args.quick else ''}.json"
+    fsync = "" if appendfsync() == "everysec" else f"-{appendfsync()}"
+    name = f"chaos-{plan.variant}{fsync}{'-quick' if args.quick else ''}.json"
     write_results(RESULTS_DIR / name, results)
     sys.stdout.write(f"{report.table(results)}\nfigures: {RESULTS_DIR / name}\n")
 

@@ -3,6 +3,7 @@ master, a replica and three sentinels — where a restart is the master killed a
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -15,9 +16,17 @@ from tests.procs import free_port, port_open, stop_process, wait_until
 MASTER_NAME = "sidecar-chaos"
 
 
+def appendfsync() -> str:
+    """The AOF's fsync policy: `everysec` (what deploy/ runs: a crash may lose the last second
+    of writes) unless `CHAOS_APPENDFSYNC` says otherwise (`always`: nothing acknowledged is
+    lost, to tell what the lost second costs)."""
+    return os.environ.get("CHAOS_APPENDFSYNC", "everysec")
+
+
 class RedisProcess:
-    """redis-server with `--appendonly yes --appendfsync everysec` in its own folder; stopped
-    and started again on the same port and folder, so it comes back from its AOF."""
+    """redis-server with `--appendonly yes` (`--appendfsync everysec`, see `appendfsync`) in its
+    own folder; stopped and started again on the same port and folder, so it comes back from its
+    AOF."""
 
     def __init__(self, root: Path, replica_of: int | None = None) -> None:
         binary = shutil.which("redis-server")
@@ -37,7 +46,7 @@ class RedisProcess:
     def argv(self) -> list[str]:
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", str(self.dir), "--save", "", "--appendonly", "yes",
-                "--appendfsync", "everysec", "--logfile", str(self.dir / "redis.log")]
+                "--appendfsync", appendfsync(), "--logfile", str(self.dir / "redis.log")]
         if self.replica_of is not None:
             argv += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         return argv

@@ -1,7 +1,8 @@
 -- ARGV: owner, payload, now (ISO), ttl, sequence number of this chunk for this owner, how many
 -- upstream deltas the chunk merges (for the usage of an attempt cut off by its worker's death), the
 -- highest event id this owner was answered with so far (0 for none), the attempt's whole text
--- so far including this chunk (sent only along a resend; '' otherwise).
+-- so far including this chunk (sent only along a resend; '' otherwise). A payload of '' stands
+-- for deltas that streamed no text (a tool call's other fields): they are only counted.
 -- Returns the event id (the last one, for a chunk sent again after a lost reply); -1 lost the
 -- job; -2 cancelled; -3 the log is shorter than an id the owner was answered with (Redis lost
 -- its last writes: a restart from an `everysec` AOF, or a failover) — send again with the
@@ -11,6 +12,13 @@ if redis.call('HGET', KEYS[1], 'cancel') == '1' then return -2 end
 local seq = tonumber(ARGV[5])
 local acked = tonumber(ARGV[7] or '0')
 local length = redis.call('LLEN', KEYS[2])
+if ARGV[2] == '' then
+  if seq > tonumber(redis.call('HGET', KEYS[1], 'token_seq') or '0') then
+    redis.call('HSET', KEYS[1], 'token_seq', seq)
+    redis.call('HINCRBY', KEYS[1], 'attempt_pieces', ARGV[6])
+  end
+  return length
+end
 if length < acked then
   -- Ids up to `acked` may be on a client's screen: never reuse them for other frames. Fill the
   -- gap with status frames, tell clients to drop the attempt's text, then send all of it again.
