@@ -16,30 +16,14 @@ from typing import Any
 from redis.asyncio import Redis
 
 from shared import keys, pricing
+from shared.lua import source
 from shared.record import Record
 from shared.settings import Budget, Settings
 
 WINDOWS = ("day", "month")
 SPEND_TTL_SECONDS = 35 * 86_400  # a month's key outlives its month; a day's is cheap to keep
 
-# KEYS: spend hashes. ARGV: amount, ttl, then one limit per key ('' for none). Returns 0 and
-# reserves `amount` in every window, or the 1-based index of the first window it does not fit.
-RESERVE = """
-local amount = tonumber(ARGV[1])
-for i = 1, #KEYS do
-  local limit = ARGV[2 + i]
-  if limit ~= '' then
-    local used = tonumber(redis.call('HGET', KEYS[i], 'spent') or '0')
-      + tonumber(redis.call('HGET', KEYS[i], 'reserved') or '0')
-    if used + amount > tonumber(limit) + 1e-12 then return i end
-  end
-end
-for i = 1, #KEYS do
-  redis.call('HINCRBYFLOAT', KEYS[i], 'reserved', amount)
-  redis.call('EXPIRE', KEYS[i], ARGV[2])
-end
-return 0
-"""
+RESERVE = source("reserve", "budget")
 
 
 @dataclass(frozen=True)

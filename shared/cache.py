@@ -32,7 +32,7 @@ class ResponseCache:
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self.redis = redis
         self.ttl = ttl_seconds
-        self._abandon = redis.register_script(source("cache/abandon"))
+        self._abandon = redis.register_script(source("delete_if"))
 
     async def abandon(self, key: str, leader: str) -> None:
         """The leader a request was to follow is gone: free its flight, so the next identical

@@ -19,7 +19,7 @@ def _job(name: str, *extra: str) -> str:
 
 
 CREATE = _job("create")
-SUBMIT = _job("submit")
+SUBMIT = _job("submit", "budget")
 SETTLED = _job("settled")
 CLAIM = _job("claim", "job/carry")
 BEGIN_ATTEMPT = _job("begin_attempt")

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import itertools
 import logging
 import os
 import random
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,23 +127,9 @@ class Runtime:
 
     async def _renew_leases(self) -> None:
         """Keep our running jobs' leases fresh; stop jobs whose lease another worker took.
-        A failed round (Redis restarting, a timeout) is logged and tried again at the next
-        tick: this loop must outlive every error, or every long job on this worker would be
-        taken over and run twice."""
-        every = self.settings.job_lease_seconds / 4
-        failing = False
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await self.renew_once()
-            except Exception:  # whatever Redis did, the next tick tries again
-                if not failing:
-                    log.warning("lease renewal failed; retrying", exc_info=True)
-                failing = True
-                continue
-            if failing:
-                log.warning("lease renewal recovered")
-                failing = False
+        This loop must outlive every error, or every long job on this worker would be taken
+        over and run twice."""
+        await _every(self.settings.job_lease_seconds / 4, "lease renewal", self.renew_once)
 
     async def renew_once(self) -> None:
         """One round of renewals for every run, in one round trip."""
@@ -159,25 +146,17 @@ class Runtime:
                 run.task.cancel()
 
     async def _reap(self) -> None:
-        """Give jobs whose worker died (its lease lapsed) to a live worker, and send deferred
-        jobs back to their queue when their capacity is due."""
-        every = min(self.settings.job_lease_seconds / 4, 0.5)
-        failing, ticks = False, 0
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await self.reap_once()
-                await self.release_deferred()
-                if (ticks := ticks + 1) % UNACKED_SWEEP_TICKS == 0:
-                    await self.resend_unacked()
-            except Exception:  # the next tick tries again
-                if not failing:
-                    log.warning("reaper failed; retrying", exc_info=True)
-                failing = True
-                continue
-            if failing:
-                log.warning("reaper recovered")
-                failing = False
+        """Give jobs whose worker died (its lease lapsed, or before it claimed them) to a live
+        worker, and send deferred jobs back to their queue when their capacity is due."""
+        ticks = itertools.count(1)
+
+        async def tick() -> None:
+            await self.reap_once()
+            await self.release_deferred()
+            if next(ticks) % UNACKED_SWEEP_TICKS == 0:
+                await self.resend_unacked()
+
+        await _every(min(self.settings.job_lease_seconds / 4, 0.5), "reaper", tick)
 
     async def release_deferred(self) -> list[str]:
         released = []
@@ -208,19 +187,10 @@ class Runtime:
         return requeued
 
     async def _heartbeat(self) -> None:
-        failing = False
-        while True:
-            try:
-                await self.ctx.store.heartbeat(self.name, FORGET_WORKER_SECONDS)
-            except Exception:  # the next beat tries again
-                if not failing:
-                    log.warning("heartbeat failed; retrying", exc_info=True)
-                failing = True
-            else:
-                if failing:
-                    log.warning("heartbeat recovered")
-                failing = False
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+        await _every(HEARTBEAT_SECONDS, "heartbeat", self._beat, at_once=True)
+
+    async def _beat(self) -> None:
+        await self.ctx.store.heartbeat(self.name, FORGET_WORKER_SECONDS)
 
     async def _listen(self) -> None:
         """Cancel requests arrive on one pub/sub channel per process, not a poll per job."""
@@ -263,6 +233,28 @@ class Runtime:
         with contextlib.suppress(Exception):
             self.call(self._forget())
         self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+async def _every(seconds: float, name: str, step: Callable[[], Awaitable[None]],
+                 at_once: bool = False) -> None:
+    """Run `step` every `seconds`, forever. An error of what it talks to (Redis restarting, a
+    timeout) is logged once (`<name> failed; retrying`), and so is the recovery; the next tick
+    tries again — a housekeeping loop never dies silently."""
+    failing = False
+    if not at_once:
+        await asyncio.sleep(seconds)
+    while True:
+        try:
+            await step()
+        except Exception:
+            if not failing:
+                log.warning("%s failed; retrying", name, exc_info=True)
+            failing = True
+        else:
+            if failing:
+                log.warning("%s recovered", name)
+            failing = False
+        await asyncio.sleep(seconds)
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

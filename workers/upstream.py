@@ -11,6 +11,7 @@ from typing import Any
 from shared import keys, pricing
 from shared.batches import BatchStore
 from shared.jobtypes import InvalidModelOutput, get
+from shared.lua import source
 from shared.record import Record, as_str
 from shared.upstream import caller_error
 from workers.calls import build_request
@@ -23,10 +24,7 @@ UPSTREAM_WINDOW_SECONDS = 86400  # how long Claude may take to end a Message Bat
 # Longer than one create call may take (the client's 600 s timeout): a live holder keeps it.
 SUBMIT_LOCK_SECONDS = 900
 # Frees the lock only for its holder (not one that took it after ours lapsed).
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+_RELEASE = source("delete_if")
 
 
 def owner_of(batch_id: str) -> str:

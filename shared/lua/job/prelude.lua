@@ -52,6 +52,17 @@ local function unindex_lease(leases, job_id)
   if leases ~= '' then redis.call('ZREM', leases, job_id) end
 end
 
+-- A running job goes back to its queue: queued with no owner, its lease unindexed, its Celery
+-- message pushed, all in the caller's one step (so a crash cannot leave it queued with no
+-- message). The next attempt tells clients to drop the partial text.
+local function back_to_queue(payload, ttl, leases, job_id, queue, message)
+  redis.call('HSET', KEYS[1], 'status', 'queued')
+  redis.call('HDEL', KEYS[1], 'owner', 'lease_until')
+  append('status', payload, ttl)
+  unindex_lease(leases, job_id)
+  redis.call('LPUSH', queue, message)
+end
+
 -- The job's single-flight key names it as the leader of identical requests: free it when the
 -- job ends (only if it is still this job's — a lapsed flight may have a new leader).
 local function end_flight(flight, job_id)

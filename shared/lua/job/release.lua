@@ -3,9 +3,5 @@
 -- its message on the queue, in one step; the next attempt tells clients to drop the partial
 -- text. Returns 1 or 0.
 if not owns(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'queued')
-redis.call('HDEL', KEYS[1], 'owner', 'lease_until')
-append('status', ARGV[2], ARGV[3])
-unindex_lease(KEYS[4], ARGV[4])
-redis.call('LPUSH', KEYS[5], ARGV[5])
+back_to_queue(ARGV[2], ARGV[3], KEYS[4], ARGV[4], KEYS[5], ARGV[5])
 return 1

@@ -14,9 +14,5 @@ if lease_until > now_seconds() then
   index_lease(KEYS[4], ARGV[3], lease_until)
   return 0
 end
-redis.call('HSET', KEYS[1], 'status', 'queued')
-redis.call('HDEL', KEYS[1], 'owner', 'lease_until')
-append('status', ARGV[1], ARGV[2])
-unindex_lease(KEYS[4], ARGV[3])
-redis.call('LPUSH', KEYS[5], ARGV[4])
+back_to_queue(ARGV[1], ARGV[2], KEYS[4], ARGV[3], KEYS[5], ARGV[4])
 return 1

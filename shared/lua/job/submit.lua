@@ -22,19 +22,8 @@ if KEYS[7] ~= '' then
   if redis.call('ZCARD', KEYS[7]) >= tonumber(ARGV[6]) then return {'full', 'tenant'} end
   if redis.call('ZCARD', KEYS[8]) >= tonumber(ARGV[7]) then return {'full', 'total'} end
 end
-local cost = tonumber(ARGV[8])
-for i = 9, #KEYS do
-  local limit = ARGV[i + 1]
-  if limit ~= '' then
-    local used = tonumber(redis.call('HGET', KEYS[i], 'spent') or '0')
-      + tonumber(redis.call('HGET', KEYS[i], 'reserved') or '0')
-    if used + cost > tonumber(limit) + 1e-12 then return {'budget', i - 8} end
-  end
-end
-for i = 9, #KEYS do
-  redis.call('HINCRBYFLOAT', KEYS[i], 'reserved', cost)
-  redis.call('EXPIRE', KEYS[i], ARGV[9])
-end
+local refused = reserve_budget(9, tonumber(ARGV[8]), 10, ARGV[9])
+if refused > 0 then return {'budget', refused} end
 if KEYS[7] ~= '' then
   local now = now_seconds()
   for i = 7, 8 do
