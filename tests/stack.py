@@ -79,6 +79,14 @@ def start_worker(env: dict[str, str], name: str = "w", queues: str | None = None
     return _started(worker, lambda: "ready." in worker.output(), "worker ready")
 
 
+def start_beat(env: dict[str, str], schedule_dir: Path) -> Proc:
+    """Celery beat (its schedule file in `schedule_dir`), for tests of periodic work."""
+    argv = [sys.executable, "-m", "celery", "-A", "workers", "beat",
+            "-s", str(schedule_dir / "schedule"), "-l", "info"]
+    proc, log = _spawn("beat", argv, env)
+    return Proc("beat", proc, log)
+
+
 def start_api(env: dict[str, str], name: str = "api") -> Proc:
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from shared.record import as_str
 from shared.settings import Settings
 from tests.conftest import Stack
 from tests.procs import wait_until
-from tests.stack import Proc, _spawn, start_worker
+from tests.stack import Proc, start_beat, start_worker
 
 CREATE_PATH = "/v1/messages/batches"
 DAY = 86400
@@ -154,10 +153,7 @@ def worker(stack: Stack, proxy_server: FaultProxy,
     """A batch worker (and beat, polling every second) that reach Claude through the proxy."""
     env = {**stack.env, "ANTHROPIC_BASE_URL": proxy_server.url, "UPSTREAM_BATCH_POLL_SECONDS": "1"}
     batch_worker = start_worker(env, "fault-batch-worker", queues="batch", concurrency=8)
-    schedule = tmp_path_factory.mktemp("beat") / "schedule"
-    process, log = _spawn("beat", [sys.executable, "-m", "celery", "-A", "workers", "beat",
-                                   "-s", str(schedule), "-l", "info"], env)
-    beat = Proc("beat", process, log)
+    beat = start_beat(env, tmp_path_factory.mktemp("beat"))
     try:
         yield batch_worker
     finally:  # other modules count on nothing consuming the batch queue

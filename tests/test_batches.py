@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import Stack
 from tests.procs import wait_until
-from tests.stack import Proc, _spawn, start_worker
+from tests.stack import start_beat, start_worker
 
 pytestmark = pytest.mark.integration
 RISKS = {"none", "low", "moderate", "high", "severe", "extreme"}
@@ -48,10 +48,7 @@ def batch_stack(stack: Stack, regions_file: Path,
     env = {**stack.env, "UPSTREAM_BATCH_POLL_SECONDS": "1", "NIGHTLY_REGIONS": str(regions_file),
            "NIGHTLY_MODE": "queue"}
     worker = start_worker(env, "batch-worker", queues="batch", concurrency=100)
-    schedule = tmp_path_factory.mktemp("beat") / "schedule"
-    proc, log = _spawn("beat", [sys.executable, "-m", "celery", "-A", "workers", "beat",
-                                "-s", str(schedule), "-l", "info"], env)
-    beat = Proc("beat", proc, log)
+    beat = start_beat(env, tmp_path_factory.mktemp("beat"))
     try:
         yield stack
     finally:  # other modules count on nothing consuming the batch queue
