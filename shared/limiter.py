@@ -13,7 +13,6 @@ capacity back within a lease (JOB_LEASE_SECONDS), like its jobs.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -25,6 +24,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from shared import keys, limiter_scripts, models
+from shared.loops import every
 from shared.record import as_str
 from shared.redis import queue_script
 from shared.settings import Settings
@@ -151,16 +151,10 @@ class Limiter:
 
     async def keep_alive(self) -> None:
         """Refresh this process's reservations every quarter lease, for ever: they outlive it by
-        at most a lease. Redis being away (refused, timing out, restarted) is logged and
-        waited out, never the end of the loop — or every call in flight would lapse."""
-        while True:
-            await asyncio.sleep(self.lease / 4)
-            try:
-                async with asyncio.timeout(self.lease / 4):
-                    await self.refresh()
-            except Exception as exc:  # whatever Redis throws: say so, try again later
-                log.warning("limiter keep-alive failed; retrying",
-                            extra={"error": f"{type(exc).__name__}: {exc}"})
+        at most a lease. Redis being away is logged and waited out, never the end of the loop —
+        or every call in flight would lapse."""
+        await every(self.lease / 4, "limiter keep-alive", self.refresh, log,
+                    timeout=self.lease / 4)
 
     async def refresh(self) -> None:
         """Push every reservation this process holds one lease past Redis's now."""

@@ -18,7 +18,7 @@ import os
 import random
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from shared import keys
 from shared.cache import ResponseCache
 from shared.jobstore import JobStore
 from shared.limiter import Limiter
+from shared.loops import every
 from shared.metrics import Tally
 from shared.record import Renewal, as_str
 from shared.redis import connect
@@ -129,7 +130,8 @@ class Runtime:
         """Keep our running jobs' leases fresh; stop jobs whose lease another worker took.
         This loop must outlive every error, or every long job on this worker would be taken
         over and run twice."""
-        await _every(self.settings.job_lease_seconds / 4, "lease renewal", self.renew_once)
+        await every(self.settings.job_lease_seconds / 4, "lease renewal", self.renew_once,
+                    log)
 
     async def renew_once(self) -> None:
         """One round of renewals for every run, in one round trip."""
@@ -156,7 +158,7 @@ class Runtime:
             if next(ticks) % UNACKED_SWEEP_TICKS == 0:
                 await self.resend_unacked()
 
-        await _every(min(self.settings.job_lease_seconds / 4, 0.5), "reaper", tick)
+        await every(min(self.settings.job_lease_seconds / 4, 0.5), "reaper", tick, log)
 
     async def release_deferred(self) -> list[str]:
         released = []
@@ -187,7 +189,7 @@ class Runtime:
         return requeued
 
     async def _heartbeat(self) -> None:
-        await _every(HEARTBEAT_SECONDS, "heartbeat", self._beat, at_once=True)
+        await every(HEARTBEAT_SECONDS, "heartbeat", self._beat, log, at_once=True)
 
     async def _beat(self) -> None:
         await self.ctx.store.heartbeat(self.name, FORGET_WORKER_SECONDS)
@@ -233,28 +235,6 @@ class Runtime:
         with contextlib.suppress(Exception):
             self.call(self._forget())
         self.loop.call_soon_threadsafe(self.loop.stop)
-
-
-async def _every(seconds: float, name: str, step: Callable[[], Awaitable[None]],
-                 at_once: bool = False) -> None:
-    """Run `step` every `seconds`, forever. An error of what it talks to (Redis restarting, a
-    timeout) is logged once (`<name> failed; retrying`), and so is the recovery; the next tick
-    tries again — a housekeeping loop never dies silently."""
-    failing = False
-    if not at_once:
-        await asyncio.sleep(seconds)
-    while True:
-        try:
-            await step()
-        except Exception:
-            if not failing:
-                log.warning("%s failed; retrying", name, exc_info=True)
-            failing = True
-        else:
-            if failing:
-                log.warning("%s recovered", name)
-            failing = False
-        await asyncio.sleep(seconds)
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
